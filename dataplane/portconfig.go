@@ -1,0 +1,84 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// PortType says how the switch reaches a port's frames.
+type PortType string
+
+const (
+	// PortInternal is a TAP the switch creates and owns.
+	PortInternal PortType = "internal"
+	// PortSystem is an existing interface reached through AF_PACKET.
+	PortSystem PortType = "system"
+)
+
+// PortConfig is one port as configured (YAML, or `vxswitch port add`).
+type PortConfig struct {
+	Name   string
+	Type   PortType
+	Mode   VLANMode
+	HasTag bool
+	Tag    uint16
+	// Trunks lists the VLANs a trunk carries; empty means all of them.
+	Trunks VLANSet
+	// ModeSet is true when the mode was given explicitly; otherwise
+	// Normalize infers it from Tag and Trunks as Open vSwitch does.
+	ModeSet bool
+	MTU     int
+	// NetNS is a path such as /run/netns/blue-c0; the kernel side of an
+	// internal port is moved there. Empty: stays in the agent's namespace.
+	NetNS     string
+	Addresses []netip.Prefix
+	// MACLimit bounds the FDB entries learned on this port; 0 = no limit.
+	MACLimit int
+}
+
+// Normalize infers the VLAN mode when it was not given and checks that the
+// combination makes sense.
+func (c *PortConfig) Normalize() error {
+	if !c.ModeSet {
+		switch {
+		case c.HasTag && !c.Trunks.Empty():
+			c.Mode = ModeNativeUntagged
+		case c.HasTag:
+			c.Mode = ModeAccess
+		default:
+			c.Mode = ModeTrunk
+		}
+	}
+	switch c.Mode {
+	case ModeAccess, ModeNativeUntagged, ModeNativeTagged:
+		if !c.HasTag {
+			return fmt.Errorf("port %q: vlan-mode %s needs a tag", c.Name, c.Mode)
+		}
+	case ModeTrunk:
+		if c.HasTag {
+			return fmt.Errorf("port %q: vlan-mode trunk takes no tag", c.Name)
+		}
+	}
+	if c.Mode == ModeAccess && !c.Trunks.Empty() {
+		return fmt.Errorf("port %q: vlan-mode access takes no trunks", c.Name)
+	}
+	if c.Type != PortInternal && c.Type != PortSystem {
+		return fmt.Errorf("port %q: type %q: want internal or system", c.Name, c.Type)
+	}
+	if c.Type == PortSystem && (c.NetNS != "" || len(c.Addresses) > 0) {
+		return fmt.Errorf("port %q: netns and addresses apply to internal ports only", c.Name)
+	}
+	return nil
+}
+
+// Carries reports whether the port is a member of vlan.
+func (c *PortConfig) Carries(vlan uint16) bool {
+	switch c.Mode {
+	case ModeAccess:
+		return vlan == c.Tag
+	case ModeTrunk:
+		return c.Trunks.Empty() || c.Trunks.Has(vlan)
+	default: // native modes
+		return vlan == c.Tag || c.Trunks.Empty() || c.Trunks.Has(vlan)
+	}
+}
