@@ -1,5 +1,7 @@
 package dataplane
 
+import "errors"
+
 // A Port moves Ethernet frames in batches. One goroutine reads; writes may
 // come from several goroutines, so WriteBatch serialises internally (one
 // lock per batch, not per frame).
@@ -23,3 +25,8 @@ type Port interface {
 	BatchSize() int
 	Close() error
 }
+
+// ErrPortGone is returned by ReadBatch when the port's device has
+// disappeared (deleted veth, unplugged NIC). The switch marks the port down
+// and keeps running.
+var ErrPortGone = errors.New("port device is gone")
