@@ -1,6 +1,6 @@
 module github.com/vxswitch/vxswitch
 
-go 1.26
+go 1.26.0
 require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/google/gopacket v1.1.19 // indirect
