@@ -55,7 +55,7 @@ func runScenarios(t *testing.T, cases []scenario) {
 }
 
 func learned(k Key, d Dest, lastSeen int64) Entry { return Entry{Key: k, Dest: d, LastSeen: lastSeen} }
-func static(k Key, d Dest) Entry                   { return Entry{Key: k, Dest: d, Static: true} }
+func static(k Key, d Dest) Entry                  { return Entry{Key: k, Dest: d, Static: true} }
 
 func mustStatic(tb *Table, k Key, d Dest) {
 	if err := tb.AddStatic(k, d); err != nil {
