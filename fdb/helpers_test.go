@@ -74,8 +74,17 @@ func checkInvariants(tb testing.TB, t *Table) {
 			fail("vtepIdx[%v] = %d, want %d", a, t.vtepIdx[a], i)
 		}
 	}
-	if len(t.vtepIdx) != len(t.vteps)-1-len(t.vtepFree) {
-		fail("vtepIdx %d, slots %d, free %d", len(t.vtepIdx), len(t.vteps), len(t.vtepFree))
+	nfree := 0
+	for i := t.vtepFree; i != 0; i = t.vteps[i].nextFree {
+		if s := t.vteps[i]; s.refs != 0 || s.addr.IsValid() {
+			fail("free vtep slot %d holds %v with %d refs", i, s.addr, s.refs)
+		}
+		if nfree++; nfree > len(t.vteps) {
+			fail("vtep free list loops")
+		}
+	}
+	if len(t.vtepIdx) != len(t.vteps)-1-nfree {
+		fail("vtepIdx %d, slots %d, free %d", len(t.vtepIdx), len(t.vteps), nfree)
 	}
 	learned := int32(0)
 	for pi := 1; pi < len(t.ports); pi++ {

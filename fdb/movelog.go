@@ -40,9 +40,12 @@ func (t *Table) noteMove(buf *moveBuf, k Key, from, to Dest, now int64) {
 	buf.n++
 }
 
-// logMoves writes the moves in buf. It allocates, and runs without the
-// table lock.
+// logMoves writes the moves in buf. It allocates unless the logger
+// discards Info, and runs without the table lock.
 func (t *Table) logMoves(buf *moveBuf) {
+	if !t.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
 	for i := range buf.n {
 		r := &buf.recs[i]
 		attrs := make([]slog.Attr, 0, 7)

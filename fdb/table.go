@@ -73,7 +73,7 @@ type Table struct {
 	// the garbage collector scan the slab). vteps[0] is the zero Addr.
 	vteps    []vtepSlot
 	vtepIdx  map[netip.Addr]uint32
-	vtepFree []uint32
+	vtepFree uint32 // head of the free slots, through vtepSlot.nextFree; 0 = none
 
 	learned, moves, evictions, aged, refused uint64
 

@@ -3,10 +3,11 @@ package fdb
 import "net/netip"
 
 // vtepSlot is one interned remote VTEP address with the number of entries
-// that point at it.
+// that point at it. A slot with no references is on the free list.
 type vtepSlot struct {
-	addr netip.Addr
-	refs int32
+	addr     netip.Addr
+	refs     int32
+	nextFree uint32 // next free slot; 0 ends the list (slot 0 is never free)
 }
 
 // acquireVTEP returns a's index in t.vteps and takes a reference on it,
@@ -21,10 +22,9 @@ func (t *Table) acquireVTEP(a netip.Addr) uint32 {
 		t.vteps[i].refs++
 		return i
 	}
-	var i uint32
-	if n := len(t.vtepFree); n > 0 {
-		i = t.vtepFree[n-1]
-		t.vtepFree = t.vtepFree[:n-1]
+	i := t.vtepFree
+	if i != 0 {
+		t.vtepFree = t.vteps[i].nextFree
 		t.vteps[i] = vtepSlot{addr: a, refs: 1}
 	} else {
 		i = uint32(len(t.vteps))
@@ -35,8 +35,8 @@ func (t *Table) acquireVTEP(a netip.Addr) uint32 {
 }
 
 // releaseVTEP drops a reference taken by acquireVTEP and frees the slot
-// with the last one, so VTEPs that come and go do not pile up. The caller
-// holds t.mu for writing.
+// with the last one, so VTEPs that come and go do not pile up. It never
+// allocates. The caller holds t.mu for writing.
 func (t *Table) releaseVTEP(i uint32) {
 	if i == 0 {
 		return
@@ -45,7 +45,7 @@ func (t *Table) releaseVTEP(i uint32) {
 	s.refs--
 	if s.refs == 0 {
 		delete(t.vtepIdx, s.addr)
-		s.addr = netip.Addr{}
-		t.vtepFree = append(t.vtepFree, i)
+		*s = vtepSlot{nextFree: t.vtepFree}
+		t.vtepFree = i
 	}
 }
