@@ -1,0 +1,130 @@
+package lab
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A Contender is a switch under test: it provides VLAN 7 between the
+// containers of a Topo, across the VXLAN tunnel (VNI 7, UDP 4789) when
+// there are two hosts.
+type Contender interface {
+	// Name is the contender's short name: "vxswitch", "kernel", "ovs".
+	Name() string
+	// Available returns why the contender cannot run on this machine
+	// (a missing binary, say), or nil. It starts nothing.
+	Available() error
+	// ContainerVeths reports whether the lab must give containers veths
+	// (Options.ContainerVeths) or the switch provides their interfaces.
+	ContainerVeths() bool
+	// Setup starts the switch on every host of t and configures its
+	// ports; it returns once the switch is configured. Processes it
+	// starts go through t.Lab.Start, so Close stops them.
+	Setup(t *Topo) error
+}
+
+// Build checks that c is available, builds the topology o for it
+// (TwoHosts, or OneHost when o.Hosts is 1), starts c and waits until the
+// first container reaches every other one. Errors name the contender; an
+// error from Available is an *UnavailableError.
+func Build(l *Lab, c Contender, o Options) (*Topo, error) {
+	if err := c.Available(); err != nil {
+		return nil, &UnavailableError{Contender: c.Name(), Reason: err.Error()}
+	}
+	o.ContainerVeths = c.ContainerVeths()
+	t, err := TwoHosts(l, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: build topology: %w", c.Name(), err)
+	}
+	if err := c.Setup(t); err != nil {
+		return nil, fmt.Errorf("%s: set up: %w", c.Name(), err)
+	}
+	if err := t.WaitConnected(20 * time.Second); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	return t, nil
+}
+
+// An UnavailableError says a contender cannot run here, and why.
+type UnavailableError struct {
+	Contender string
+	Reason    string
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s is not available here: %s", e.Contender, e.Reason)
+}
+
+// ContenderByName returns the named contender: "vxswitch" (needs the
+// binary's path), "kernel" or "ovs", each optionally with the suffix
+// "-nooffload" (see NoOffload).
+func ContenderByName(name, vxswitchBin string) (Contender, error) {
+	base, nooff := strings.CutSuffix(name, "-nooffload")
+	var c Contender
+	switch base {
+	case "vxswitch":
+		c = &VXSwitch{Binary: vxswitchBin}
+	case "kernel":
+		c = Kernel{}
+	case "ovs":
+		c = &OVS{}
+	default:
+		return nil, fmt.Errorf("unknown contender %q (want vxswitch, kernel or ovs, optionally with -nooffload)", name)
+	}
+	if nooff {
+		c = NoOffload{c}
+	}
+	return c, nil
+}
+
+// NoOffload wraps a contender and switches TSO, GSO, GRO and checksum
+// offload off on every container interface and, with veths, on their
+// host ends, after Setup. FACTS.md's Open vSwitch TCP numbers were taken
+// this way, because its userspace datapath stalls TCP with the default
+// offloads.
+type NoOffload struct{ Contender }
+
+// Name is the inner name plus "-nooffload".
+func (n NoOffload) Name() string { return n.Contender.Name() + "-nooffload" }
+
+// Setup runs the inner Setup, then turns offloads off.
+func (n NoOffload) Setup(t *Topo) error {
+	if err := n.Contender.Setup(t); err != nil {
+		return err
+	}
+	for _, c := range t.Containers() {
+		if err := c.waitIf(10 * time.Second); err != nil {
+			return err
+		}
+		if err := OffloadsOff(t.Lab, c.NS, c.IfName); err != nil {
+			return err
+		}
+		if t.Opts.ContainerVeths {
+			if err := OffloadsOff(t.Lab, c.Host.NS, c.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// OffloadsOff switches TSO, GSO, GRO and checksum offload off on ifname.
+func OffloadsOff(l *Lab, ns, ifname string) error {
+	_, err := l.Exec(ns, "ethtool", "-K", ifname, "tx", "off", "rx", "off", "tso", "off", "gso", "off", "gro", "off")
+	return err
+}
+
+// waitIf waits until the container's interface exists and is up.
+func (c *Container) waitIf(timeout time.Duration) error {
+	return c.lab.WaitFor(func() error {
+		out, err := c.lab.Exec(c.NS, "ip", "-o", "link", "show", "dev", c.IfName)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, ",UP") && !strings.Contains(out, "<UP") {
+			return fmt.Errorf("%s in %s is not up: %s", c.IfName, c.NS, out)
+		}
+		return nil
+	}, timeout)
+}

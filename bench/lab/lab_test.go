@@ -1,0 +1,190 @@
+package lab_test
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/internal/testutil"
+)
+
+// rootLinks lists the interface names of the root namespace.
+func rootLinks(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link: %v\n%s", err, out)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 {
+			names = append(names, strings.TrimSuffix(strings.SplitN(f[1], "@", 2)[0], ":"))
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// namespacesWith lists `ip netns list` entries that start with prefix.
+func namespacesWith(t *testing.T, prefix string) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns list: %v\n%s", err, out)
+	}
+	var left []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			left = append(left, f[0])
+		}
+	}
+	return left
+}
+
+// assertClean fails unless nothing of the lab is left and the root
+// namespace has exactly the interfaces it had before.
+func assertClean(t *testing.T, prefix string, before []string) {
+	t.Helper()
+	if left := namespacesWith(t, prefix); len(left) > 0 {
+		t.Errorf("namespaces left behind: %v", left)
+	}
+	if after := rootLinks(t); !slices.Equal(before, after) {
+		t.Errorf("root interfaces changed:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestKernelTwoHosts builds the classic lab with the kernel contender,
+// pings across the kernel vxlan tunnel (IPv4, IPv6, a 1472-byte DF ping at
+// MTU 1500) and checks that Close leaves nothing behind.
+func TestKernelTwoHosts(t *testing.T) {
+	testutil.RequireRoot(t)
+	before := rootLinks(t)
+	l := lab.ForTest(t)
+	top, err := lab.Build(l, lab.Kernel{}, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top.Hosts) != 2 || len(l.Namespaces()) != 4 {
+		t.Fatalf("got %d hosts and namespaces %v, want 2 hosts and 4 namespaces", len(top.Hosts), l.Namespaces())
+	}
+	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
+	for _, dst := range []string{green.Addr4.Addr().String(), green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
+		if out, err := l.Exec(blue.NS, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", dst); err != nil {
+			t.Errorf("ping %s -> %s: %v\n%s", blue, dst, err, out)
+		}
+	}
+	if out, err := blue.Ping(green.Addr4.Addr(), 1, "-M", "do", "-s", "1472"); err != nil {
+		t.Errorf("DF ping at the overlay MTU: %v\n%s", err, out)
+	}
+	// Traffic really crossed the tunnel: the underlay carried VXLAN.
+	out, err := l.Exec(top.Hosts[0].NS, "cat", "/sys/class/net/vx0/statistics/tx_packets")
+	if n, _ := strconv.Atoi(strings.TrimSpace(out)); err != nil || n == 0 {
+		t.Errorf("vx0 on blue sent %q packets (%v), want some", out, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	assertClean(t, l.Prefix, before)
+}
+
+// TestTeardownOnFailure runs a test that fails midway (a subtest that
+// started a background process, then calls t.Fatal) in a child process,
+// and checks that its cleanup left no namespace, interface or process.
+func TestTeardownOnFailure(t *testing.T) {
+	testutil.RequireRoot(t)
+	if os.Getenv("LAB_TEST_CHILD") != "" {
+		t.Skip("child run")
+	}
+	before := rootLinks(t)
+	prefix := lab.Prefix("vxf")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestFailsMidway$", "-test.v")
+	cmd.Env = append(os.Environ(), "LAB_TEST_CHILD="+prefix)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("child test passed, want it to fail:\n%s", out)
+	}
+	if !strings.Contains(string(out), "failing on purpose") {
+		t.Fatalf("child did not fail where expected:\n%s", out)
+	}
+	assertClean(t, prefix, before)
+	// The sleep the child started must be gone too.
+	if ps, _ := exec.Command("pgrep", "-f", "sleep 1234."+prefix[3:]).Output(); len(ps) > 0 {
+		t.Errorf("process left behind: %s", ps)
+	}
+}
+
+// TestFailsMidway is the child of TestTeardownOnFailure: it fails on
+// purpose in a subtest, after building half a lab.
+func TestFailsMidway(t *testing.T) {
+	prefix := os.Getenv("LAB_TEST_CHILD")
+	if prefix == "" {
+		t.Skip("only runs as TestTeardownOnFailure's child")
+	}
+	t.Run("fails midway", func(t *testing.T) {
+		l := lab.New(prefix)
+		t.Cleanup(func() {
+			if err := l.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		top, err := lab.TwoHosts(l, lab.Options{Containers: 2, ContainerVeths: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A long-running process inside a container namespace (the
+		// unusual argument makes it findable by pgrep).
+		if _, err := l.Start(top.Hosts[0].Containers[0].NS, "sleep", "1234."+prefix[3:]); err != nil {
+			t.Fatal(err)
+		}
+		// One more namespace whose creation "fails": the test ends here.
+		t.Fatal("failing on purpose with", len(l.Namespaces()), "namespaces up")
+	})
+}
+
+// TestWaitForBounded checks that WaitFor returns the condition's last
+// error after the timeout, and nil as soon as the condition holds.
+func TestWaitForBounded(t *testing.T) {
+	l := lab.New(lab.Prefix("vxw"))
+	defer l.Close()
+	start := time.Now()
+	err := l.WaitFor(func() error { return os.ErrNotExist }, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), os.ErrNotExist.Error()) {
+		t.Errorf("WaitFor = %v, want the condition's error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("WaitFor took %v for a 200ms timeout", d)
+	}
+	n := 0
+	if err := l.WaitFor(func() error {
+		if n++; n < 3 {
+			return os.ErrNotExist
+		}
+		return nil
+	}, 5*time.Second); err != nil {
+		t.Errorf("WaitFor = %v, want nil", err)
+	}
+}
+
+// TestClosedLab checks that a closed lab refuses work and that Close is
+// idempotent.
+func TestClosedLab(t *testing.T) {
+	l := lab.New(lab.Prefix("vxc"))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.NS("x"); err == nil {
+		t.Error("NS on a closed lab succeeded")
+	}
+	if _, err := os.Stat(l.Dir); !os.IsNotExist(err) {
+		t.Errorf("Dir %s still there after Close: %v", l.Dir, err)
+	}
+}

@@ -1,0 +1,163 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// VXSwitch is the switch under test: one `vxswitch agent` per host, in
+// the host namespace, configured by a YAML file in DESIGN.md's format.
+// Every container is an internal port (tag 7) whose kernel side the agent
+// moves into the container's namespace (netns: /run/netns/NAME) and
+// addresses; sw-vlan7 is the host's SVI (internal, tag 7). VLAN 7 maps to
+// VNI 7 over UDP 4789 to the other host (static remotes; no gossip).
+type VXSwitch struct {
+	// Binary is the path of the vxswitch binary.
+	Binary string
+	// StartTimeout bounds the wait for the agent's ports; 0 means 20 s.
+	StartTimeout time.Duration
+
+	agents map[string]*Proc // by host name
+}
+
+var _ Contender = (*VXSwitch)(nil)
+
+// Name returns "vxswitch".
+func (*VXSwitch) Name() string { return "vxswitch" }
+
+// Available needs an executable Binary.
+func (v *VXSwitch) Available() error {
+	if v.Binary == "" {
+		return fmt.Errorf("no vxswitch binary given (build one with `go build -o bin/vxswitch ./cmd/vxswitch` and pass its path)")
+	}
+	p, err := exec.LookPath(v.Binary)
+	if err != nil {
+		return fmt.Errorf("vxswitch binary: %w", err)
+	}
+	v.Binary, _ = filepath.Abs(p)
+	return nil
+}
+
+// ContainerVeths is false: the agent creates the containers' interfaces.
+func (*VXSwitch) ContainerVeths() bool { return false }
+
+// ConfigPath is where Setup writes host h's config.
+func ConfigPath(t *Topo, h *Host) string { return filepath.Join(t.Lab.Dir, h.Name+".yaml") }
+
+// SocketPath is host h's agent control socket.
+func SocketPath(t *Topo, h *Host) string { return filepath.Join(t.Lab.Dir, h.Name+".sock") }
+
+// Config returns host h's agent config in DESIGN.md's YAML format.
+func Config(t *Topo, h *Host) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bridge: %s\n", h.Name)
+	fmt.Fprintf(&b, "mtu: %d\n", t.Opts.MTU)
+	b.WriteString("ports:\n")
+	fmt.Fprintf(&b, "  - name: sw-vlan7\n    type: internal\n    tag: %d\n    addresses: [%s, %s]\n", VLAN, h.SVI4, h.SVI6)
+	for _, c := range h.Containers {
+		fmt.Fprintf(&b, "  - name: %s\n    type: internal\n    tag: %d\n    netns: %s\n    addresses: [%s, %s]\n",
+			c.Name, VLAN, NSPath(c.NS), c.Addr4, c.Addr6)
+	}
+	if h.Underlay.IsValid() {
+		b.WriteString("vxlan:\n")
+		fmt.Fprintf(&b, "  local: %s\n", h.Underlay.Addr())
+		b.WriteString("  port: 4789\n")
+		fmt.Fprintf(&b, "  vni: {%d: %d}\n", VLAN, VLAN)
+		var rs []string
+		for _, p := range h.Peers {
+			rs = append(rs, yamlAddr(p))
+		}
+		fmt.Fprintf(&b, "  remotes: [%s]\n", strings.Join(rs, ", "))
+	}
+	b.WriteString("control:\n")
+	fmt.Fprintf(&b, "  socket: %s\n", SocketPath(t, h))
+	return b.String()
+}
+
+// yamlAddr quotes IPv6 addresses, whose colons YAML flow sequences could
+// otherwise misread.
+func yamlAddr(a netip.Addr) string {
+	if a.Is6() {
+		return `"` + a.String() + `"`
+	}
+	return a.String()
+}
+
+// Setup writes each host's config, starts the agents and waits until
+// every port's interface is up with its addresses in place.
+func (v *VXSwitch) Setup(t *Topo) error {
+	l := t.Lab
+	timeout := v.StartTimeout
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	v.agents = map[string]*Proc{}
+	for _, h := range t.Hosts {
+		path := ConfigPath(t, h)
+		if err := os.WriteFile(path, []byte(Config(t, h)), 0o644); err != nil {
+			return err
+		}
+		p, err := l.Start(h.NS, v.Binary, "agent", "--config", path)
+		if err != nil {
+			return err
+		}
+		v.agents[h.Name] = p
+	}
+	for _, h := range t.Hosts {
+		p := v.agents[h.Name]
+		ifs := []ifWant{{h.NS, "sw-vlan7", h.SVI4}}
+		for _, c := range h.Containers {
+			ifs = append(ifs, ifWant{c.NS, c.IfName, c.Addr4})
+		}
+		for _, w := range ifs {
+			err := l.WaitFor(func() error {
+				if err := p.Alive(); err != nil {
+					return err
+				}
+				return w.check(l)
+			}, timeout)
+			if err != nil {
+				return fmt.Errorf("host %s: agent's port %s: %w", h.Name, w.ifname, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Agent returns the agent process of host h (after Setup).
+func (v *VXSwitch) Agent(h *Host) *Proc { return v.agents[h.Name] }
+
+// CLI runs `vxswitch ARGS...` against host h's agent, in the host's
+// namespace, with VXSWITCH_SOCKET pointing at its control socket.
+func (v *VXSwitch) CLI(t *Topo, h *Host, args ...string) (string, error) {
+	return t.Lab.Exec(h.NS, append([]string{"env", "VXSWITCH_SOCKET=" + SocketPath(t, h), v.Binary}, args...)...)
+}
+
+// ifWant is an interface that must be up in ns with addr on it.
+type ifWant struct {
+	ns, ifname string
+	addr       netip.Prefix
+}
+
+func (w ifWant) check(l *Lab) error {
+	out, err := l.Exec(w.ns, "ip", "-o", "addr", "show", "dev", w.ifname)
+	if err != nil {
+		return fmt.Errorf("no interface %s in %s yet", w.ifname, w.ns)
+	}
+	if !strings.Contains(out, " "+w.addr.String()+" ") {
+		return fmt.Errorf("%s in %s has no address %s yet", w.ifname, w.ns, w.addr)
+	}
+	link, err := l.Exec(w.ns, "ip", "-o", "link", "show", "dev", w.ifname)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(link, "UP") {
+		return fmt.Errorf("%s in %s is not up yet", w.ifname, w.ns)
+	}
+	return nil
+}
