@@ -1,0 +1,15 @@
+// Package dataplane is the switch: ports (TAP and AF_PACKET), VLAN
+// classification with Open vSwitch semantics, and the forwarding pipeline.
+//
+// Data path, per reader goroutine (one per port, one for the tunnel):
+//
+//	ReadBatch -> classify (VLAN mode, strip tag in place)
+//	          -> learn + look up (FDB read lock once per batch)
+//	          -> stage per egress port (push tag in place, or copy for
+//	             floods that need both forms; MTU check)
+//	          -> WriteBatch per egress port, tunnel batch per VTEP
+//
+// Buffers are allocated when a reader starts; nothing is allocated per
+// frame. The port table is an immutable snapshot swapped by the control
+// path. dataplane imports fdb and never control, cmd or overlay.
+package dataplane

@@ -1,0 +1,216 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/vxswitch/vxswitch/fdb"
+)
+
+// sinkPort counts frames and never reads; it does not allocate.
+type sinkPort struct{ frames int }
+
+func (s *sinkPort) ReadBatch([][]byte, []int, int) (int, error) { return 0, net.ErrClosed }
+func (s *sinkPort) WriteBatch(b [][]byte) (int, error)          { s.frames += len(b); return len(b), nil }
+func (s *sinkPort) BatchSize() int                               { return 64 }
+func (s *sinkPort) Close() error                                 { return nil }
+
+type sinkTunnel struct{ frames int }
+
+func (s *sinkTunnel) ReadBatch([][]byte, []int, []TunnelMeta, int) (int, error) {
+	return 0, net.ErrClosed
+}
+func (s *sinkTunnel) WriteBatch(b [][]byte, _ []int, _ []TunnelMeta) (int, error) {
+	s.frames += len(b)
+	return len(b), nil
+}
+func (s *sinkTunnel) BatchSize() int { return 64 }
+func (s *sinkTunnel) Close() error   { return nil }
+
+func testFrame(dst, src fdb.MAC, vlan int, size int) []byte {
+	f := make([]byte, 0, size)
+	f = append(f, dst[:]...)
+	f = append(f, src[:]...)
+	if vlan >= 0 {
+		f = binary.BigEndian.AppendUint16(f, 0x8100)
+		f = binary.BigEndian.AppendUint16(f, uint16(vlan))
+	}
+	f = binary.BigEndian.AppendUint16(f, 0x0800)
+	return f[:size]
+}
+
+// benchSwitch builds a switch with sink ports a (access 7), t (trunk) and
+// a tunnel, whose workers are driven by hand (no reader goroutines), and a
+// worker for port a with a batch of frames from n hosts on a to n hosts
+// behind t and the tunnel.
+func benchSwitch(tb testing.TB, size, batch int) (*Switch, *worker, [][]byte) {
+	sw := New(Config{FDB: fdb.New(fdb.Config{Size: 8192})})
+	a := &port{id: 0, cfg: PortConfig{Name: "a", Type: PortSystem, Mode: ModeAccess, HasTag: true, Tag: 7}, dev: &sinkPort{}}
+	tr := &port{id: 1, cfg: PortConfig{Name: "t", Type: PortSystem, Mode: ModeTrunk}, dev: &sinkPort{}}
+	tun := &port{id: 2, cfg: PortConfig{Name: TunnelName, Mode: ModeTrunk}, tun: &sinkTunnel{}}
+	for _, p := range []*port{a, tr, tun} {
+		p.up.Store(true)
+	}
+	sw.ports = []*port{a, tr, tun}
+	sw.tunnel = tun
+	sw.rebuildLocked()
+	now := fdb.Now()
+	frames := make([][]byte, batch)
+	for i := range frames {
+		local := fdb.MAC{0x02, 0, 0, 0, 1, byte(i)}
+		remote := fdb.MAC{0x02, 0, 0, 0, 2, byte(i)}
+		if i%2 == 0 {
+			sw.fdb.Learn(fdb.Key{VLAN: 7, MAC: remote}, fdb.Dest{Port: 1}, now)
+		} else {
+			sw.fdb.Learn(fdb.Key{VLAN: 7, MAC: remote}, fdb.Dest{Port: 2, VTEP: netip.MustParseAddr("198.51.100.3")}, now)
+		}
+		frames[i] = testFrame(remote, local, -1, size)
+	}
+	w := newWorker(sw, a, batch)
+	return sw, w, frames
+}
+
+func load(w *worker, frames [][]byte) {
+	for i, f := range frames {
+		w.sizes[i] = copy(w.bufs[i][Headroom:], f)
+	}
+}
+
+func TestForwardAllocs(t *testing.T) {
+	_, w, frames := benchSwitch(t, 64, 64)
+	bcast := testFrame(fdb.Broadcast, fdb.MAC{0x02, 0, 0, 0, 1, 99}, -1, 64)
+	cases := []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"unicast to trunk and tunnel", frames},
+		{"flood to trunk (copy) and tunnel", [][]byte{bcast, bcast, bcast}},
+		{"malformed", [][]byte{bcast[:10], testFrame(fdb.Broadcast, fdb.Broadcast, 7, 16)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			load(w, c.frames)
+			w.forward(len(c.frames), false) // warm up: first learns, staging growth
+			allocs := testing.AllocsPerRun(100, func() {
+				load(w, c.frames)
+				w.forward(len(c.frames), false)
+			})
+			if allocs != 0 {
+				t.Errorf("forward allocates %v times per batch, want 0", allocs)
+			}
+		})
+	}
+}
+
+func BenchmarkForward(b *testing.B) {
+	for _, size := range []int{64, 1500, 9000} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			_, w, frames := benchSwitch(b, size, 64)
+			b.SetBytes(int64(size * len(frames)))
+			b.ReportAllocs()
+			for b.Loop() {
+				load(w, frames)
+				w.forward(len(frames), false)
+			}
+			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "pkts/s")
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	nu := PortConfig{Mode: ModeNativeUntagged, HasTag: true, Tag: 7}
+	nu.Trunks.Add(9)
+	tr := PortConfig{Mode: ModeTrunk}
+	tr.Trunks.Add(9)
+	acc := PortConfig{Mode: ModeAccess, HasTag: true, Tag: 7}
+	m := fdb.MAC{2, 0, 0, 0, 0, 1}
+	cases := []struct {
+		name     string
+		cfg      PortConfig
+		vlan     int
+		wantVLAN uint16
+		wantDrop DropReason
+		ok       bool
+	}{
+		{"access untagged", acc, -1, 7, 0, true},
+		{"access priority tag", acc, 0, 7, 0, true},
+		{"access tagged", acc, 7, 0, DropVLANNotAllowed, false},
+		{"trunk allowed", tr, 9, 9, 0, true},
+		{"trunk not allowed", tr, 8, 0, DropVLANNotAllowed, false},
+		{"trunk untagged not allowed", tr, -1, 0, DropVLANNotAllowed, false},
+		{"trunk all untagged", PortConfig{Mode: ModeTrunk}, -1, 0, 0, true},
+		{"trunk VID 4095", PortConfig{Mode: ModeTrunk}, 4095, 0, DropVLANNotAllowed, false},
+		{"native untagged", nu, -1, 7, 0, true},
+		{"native tagged native", nu, 7, 7, 0, true},
+		{"native tagged allowed", nu, 9, 9, 0, true},
+		{"native tagged not allowed", nu, 10, 0, DropVLANNotAllowed, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			buf := make([]byte, 128)
+			f := testFrame(m, m, c.vlan, 60)
+			copy(buf[Headroom:], f)
+			start, vlan, drop, ok := classify(&c.cfg, buf, Headroom, Headroom+len(f))
+			if ok != c.ok || vlan != c.wantVLAN || (!ok && drop != c.wantDrop) {
+				t.Fatalf("got vlan %d drop %v ok %v, want %d %v %v", vlan, drop, ok, c.wantVLAN, c.wantDrop, c.ok)
+			}
+			if ok && frame(buf[start:Headroom+len(f)]).tagged() {
+				t.Error("frame still tagged after classify")
+			}
+		})
+	}
+}
+
+func TestEgressTagged(t *testing.T) {
+	nu := PortConfig{Mode: ModeNativeUntagged, HasTag: true, Tag: 7}
+	nt := PortConfig{Mode: ModeNativeTagged, HasTag: true, Tag: 7}
+	cases := []struct {
+		name string
+		cfg  PortConfig
+		vlan uint16
+		want bool
+	}{
+		{"access", PortConfig{Mode: ModeAccess, HasTag: true, Tag: 7}, 7, false},
+		{"trunk", PortConfig{Mode: ModeTrunk}, 7, true},
+		{"trunk vlan 0", PortConfig{Mode: ModeTrunk}, 0, false},
+		{"native-untagged native", nu, 7, false},
+		{"native-untagged other", nu, 9, true},
+		{"native-tagged native", nt, 7, true},
+	}
+	for _, c := range cases {
+		if got := egressTagged(&c.cfg, c.vlan); got != c.want {
+			t.Errorf("%s: got %v want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	m := fdb.MAC{2, 0, 0, 0, 0, 1}
+	f.Add(testFrame(m, m, 7, 64), uint8(0), uint16(7))
+	f.Add(testFrame(m, m, -1, 64), uint8(1), uint16(7))
+	f.Add([]byte{0x81, 0}, uint8(2), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, mode uint8, tag uint16) {
+		cfg := PortConfig{Mode: VLANMode(mode % 4), HasTag: true, Tag: tag % (MaxVLAN + 1)}
+		if cfg.Mode == ModeTrunk {
+			cfg.HasTag = false
+		}
+		buf := make([]byte, Headroom+len(data))
+		copy(buf[Headroom:], data)
+		start, vlan, _, ok := classify(&cfg, buf, Headroom, len(buf))
+		if !ok {
+			return
+		}
+		if start < Headroom || start > len(buf)-EthHdrLen {
+			t.Fatalf("start %d out of range", start)
+		}
+		if !cfg.Carries(vlan) {
+			t.Fatalf("accepted VLAN %d the port does not carry", vlan)
+		}
+		if vlan > MaxVLAN {
+			t.Fatalf("VLAN %d", vlan)
+		}
+	})
+}

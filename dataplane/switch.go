@@ -1,0 +1,358 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vxswitch/vxswitch/fdb"
+)
+
+var (
+	ErrNoSuchPort = errors.New("no such port")
+	ErrPortExists = errors.New("port already exists")
+)
+
+// TunnelName is the port name under which FDB entries behind the tunnel
+// are shown.
+const TunnelName = "vxlan"
+
+// Config configures a Switch.
+type Config struct {
+	Bridge string
+	FDB    *fdb.Table
+	Logger *slog.Logger
+	// Open opens the device behind a port. Nil: OpenDevice (TAP for
+	// internal ports, AF_PACKET for system ports). Tests pass fakes.
+	Open func(PortConfig) (Port, error)
+}
+
+// TunnelConfig says how VLANs map onto the tunnel.
+type TunnelConfig struct {
+	// VNIs maps VLAN -> VNI. Nil (and no TrunkVNI) means VNI = VLAN.
+	VNIs map[uint16]uint32
+	// TrunkVNI, when HasTrunkVNI, carries every VLAN in one VNI with the
+	// 802.1Q tag kept in the inner frame (an OVS vxlan port without tag).
+	TrunkVNI    uint32
+	HasTrunkVNI bool
+}
+
+// Switch is one learning Ethernet switch: its ports, its FDB and,
+// optionally, a VXLAN tunnel. One goroutine per port (and one for the
+// tunnel) reads a batch, forwards it and writes to the egress ports.
+type Switch struct {
+	cfg Config
+	fdb *fdb.Table
+	log *slog.Logger
+
+	// table is the read-mostly forwarding state, swapped whole by the
+	// control path (under mu) and read by workers without locks.
+	table atomic.Pointer[portTable]
+
+	mu     sync.Mutex // serialises control-path changes; guards ports, tunnel, closed
+	ports  []*port    // index = PortID; nil = free slot
+	tunnel *port      // nil without a tunnel
+	closed bool
+
+	wg sync.WaitGroup // readers
+}
+
+// port is one switch port (or the tunnel, which has tun set and dev nil).
+type port struct {
+	id   fdb.PortID
+	cfg  PortConfig
+	dev  Port
+	tun  Tunnel
+	tcfg TunnelConfig
+	up   atomic.Bool
+	ctr  counters
+	done chan struct{} // closed when the reader exits
+}
+
+// portTable is an immutable snapshot of the forwarding state.
+type portTable struct {
+	byID   []*port              // index = PortID
+	flood  [MaxVLAN + 1][]*port // local members of each VLAN
+	tunnel *port
+	// vlanVNI maps VLAN -> VNI for the tunnel; vlanHasVNI marks mapped VLANs.
+	vlanVNI    [MaxVLAN + 1]uint32
+	vlanHasVNI VLANSet
+	vniVLAN    map[uint32]uint16
+}
+
+// New makes a switch with no ports.
+func New(cfg Config) *Switch {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.FDB == nil {
+		cfg.FDB = fdb.New(fdb.Config{Logger: cfg.Logger})
+	}
+	if cfg.Open == nil {
+		cfg.Open = defaultOpen
+	}
+	s := &Switch{cfg: cfg, fdb: cfg.FDB, log: cfg.Logger}
+	s.table.Store(&portTable{})
+	return s
+}
+
+// FDB returns the switch's forwarding database.
+func (s *Switch) FDB() *fdb.Table { return s.fdb }
+
+// AddPort opens the port's device and starts forwarding on it.
+func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
+	if err := pc.Normalize(); err != nil {
+		return fdb.NoPort, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fdb.NoPort, errors.New("switch is closed")
+	}
+	if pc.Name == TunnelName || s.byNameLocked(pc.Name) != nil {
+		return fdb.NoPort, fmt.Errorf("port %q: %w", pc.Name, ErrPortExists)
+	}
+	dev, err := s.cfg.Open(pc)
+	if err != nil {
+		return fdb.NoPort, err
+	}
+	id := s.freeIDLocked()
+	p := &port{id: id, cfg: pc, dev: dev, done: make(chan struct{})}
+	p.up.Store(true)
+	if int(id) == len(s.ports) {
+		s.ports = append(s.ports, p)
+	} else {
+		s.ports[id] = p
+	}
+	s.fdb.SetPortLimit(id, pc.MACLimit)
+	s.rebuildLocked()
+	s.wg.Add(1)
+	go s.portLoop(p)
+	s.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlan_mode", pc.Mode.String(), "id", id)
+	return id, nil
+}
+
+// DelPort stops a port, closes its device (removing a TAP the switch
+// created) and purges its FDB entries.
+func (s *Switch) DelPort(name string) error {
+	s.mu.Lock()
+	p := s.byNameLocked(name)
+	if p == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("port %q: %w", name, ErrNoSuchPort)
+	}
+	s.ports[p.id] = nil
+	s.rebuildLocked()
+	s.mu.Unlock()
+
+	err := p.dev.Close()
+	<-p.done
+	s.fdb.PurgePort(p.id)
+	s.fdb.SetPortLimit(p.id, 0)
+	s.log.Info("port deleted", "port", name)
+	return err
+}
+
+// SetTunnel attaches the VXLAN tunnel and starts reading from it. The
+// tunnel gets its own PortID, shown as "vxlan".
+func (s *Switch) SetTunnel(t Tunnel, tc TunnelConfig) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tunnel != nil {
+		return errors.New("the switch already has a tunnel")
+	}
+	id := s.freeIDLocked()
+	p := &port{id: id, cfg: PortConfig{Name: TunnelName, Mode: ModeTrunk}, tun: t, tcfg: tc, done: make(chan struct{})}
+	p.up.Store(true)
+	if int(id) == len(s.ports) {
+		s.ports = append(s.ports, p)
+	} else {
+		s.ports[id] = p
+	}
+	s.tunnel = p
+	s.rebuildLocked()
+	s.wg.Add(1)
+	go s.tunnelLoop(p)
+	return nil
+}
+
+// VNIs returns the VNIs the bridge carries, for the overlay's VNI filter
+// and gossip: the trunk VNI if set; else the values of the VLAN map; else
+// (VNI = VLAN) every VLAN a local port names by tag or trunks, plus VLAN 0
+// when a trunk port carries untagged frames.
+func (s *Switch) VNIs() []uint32 {
+	t := s.table.Load()
+	tp := t.tunnel
+	if tp == nil {
+		return nil
+	}
+	if tp.tcfg.HasTrunkVNI {
+		return []uint32{tp.tcfg.TrunkVNI}
+	}
+	var out []uint32
+	if tp.tcfg.VNIs != nil {
+		for _, vni := range tp.tcfg.VNIs {
+			out = append(out, vni)
+		}
+	} else {
+		var named VLANSet
+		for _, p := range t.byID {
+			if p == nil || p.tun != nil {
+				continue
+			}
+			if p.cfg.HasTag {
+				named.Add(p.cfg.Tag)
+			}
+			for _, v := range p.cfg.Trunks.List() {
+				named.Add(v)
+			}
+			if p.cfg.Mode == ModeTrunk && p.cfg.Carries(0) {
+				named.Add(0)
+			}
+		}
+		for _, v := range named.List() {
+			out = append(out, uint32(v))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// PortStatus describes one port for show and stats.
+type PortStatus struct {
+	ID       fdb.PortID
+	Config   PortConfig
+	Up       bool
+	Counters PortCounters
+}
+
+// Ports lists the local ports in ID order (the tunnel is not included).
+func (s *Switch) Ports() []PortStatus {
+	t := s.table.Load()
+	out := make([]PortStatus, 0, len(t.byID))
+	for _, p := range t.byID {
+		if p == nil || p.tun != nil {
+			continue
+		}
+		out = append(out, PortStatus{ID: p.id, Config: p.cfg, Up: p.up.Load(), Counters: p.ctr.snapshot()})
+	}
+	return out
+}
+
+// TunnelStats returns the switch-side counters of the tunnel port.
+func (s *Switch) TunnelStats() (PortCounters, bool) {
+	t := s.table.Load()
+	if t.tunnel == nil {
+		return PortCounters{}, false
+	}
+	return t.tunnel.ctr.snapshot(), true
+}
+
+// PortByName finds a port's ID (the tunnel's under TunnelName).
+func (s *Switch) PortByName(name string) (fdb.PortID, bool) {
+	for _, p := range s.table.Load().byID {
+		if p != nil && p.cfg.Name == name {
+			return p.id, true
+		}
+	}
+	return fdb.NoPort, false
+}
+
+// PortName names a port ID; "" if there is none.
+func (s *Switch) PortName(id fdb.PortID) string {
+	t := s.table.Load()
+	if int(id) < len(t.byID) && t.byID[id] != nil {
+		return t.byID[id].cfg.Name
+	}
+	return ""
+}
+
+// TunnelPortID is the tunnel's port ID, or fdb.NoPort without a tunnel.
+func (s *Switch) TunnelPortID() fdb.PortID {
+	if tp := s.table.Load().tunnel; tp != nil {
+		return tp.id
+	}
+	return fdb.NoPort
+}
+
+// Close stops every reader and closes every port (removing TAPs) and the
+// tunnel. It is idempotent.
+func (s *Switch) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ports := slices.Clone(s.ports)
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range ports {
+		if p == nil {
+			continue
+		}
+		if p.dev != nil {
+			errs = append(errs, p.dev.Close())
+		} else {
+			errs = append(errs, p.tun.Close())
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Switch) byNameLocked(name string) *port {
+	for _, p := range s.ports {
+		if p != nil && p.cfg.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *Switch) freeIDLocked() fdb.PortID {
+	for i, p := range s.ports {
+		if p == nil {
+			return fdb.PortID(i)
+		}
+	}
+	return fdb.PortID(len(s.ports))
+}
+
+// rebuildLocked makes a new forwarding snapshot from s.ports and s.tunnel.
+func (s *Switch) rebuildLocked() {
+	t := &portTable{byID: slices.Clone(s.ports), tunnel: s.tunnel}
+	for _, p := range s.ports {
+		if p == nil || p.tun != nil {
+			continue
+		}
+		for v := 0; v <= MaxVLAN; v++ {
+			if p.cfg.Carries(uint16(v)) {
+				t.flood[v] = append(t.flood[v], p)
+			}
+		}
+	}
+	if tp := s.tunnel; tp != nil {
+		t.vniVLAN = make(map[uint32]uint16)
+		switch {
+		case tp.tcfg.HasTrunkVNI:
+			// Every VLAN goes in TrunkVNI; the inner tag says which.
+		case tp.tcfg.VNIs != nil:
+			for vlan, vni := range tp.tcfg.VNIs {
+				t.vlanVNI[vlan] = vni
+				t.vlanHasVNI.Add(vlan)
+				t.vniVLAN[vni] = vlan
+			}
+		default:
+			for v := 0; v <= MaxVLAN; v++ {
+				t.vlanVNI[v] = uint32(v)
+				t.vlanHasVNI.Add(uint16(v))
+				t.vniVLAN[uint32(v)] = uint16(v)
+			}
+		}
+	}
+	s.table.Store(t)
+}
