@@ -15,8 +15,8 @@ type sinkPort struct{ frames int }
 
 func (s *sinkPort) ReadBatch([][]byte, []int, int) (int, error) { return 0, net.ErrClosed }
 func (s *sinkPort) WriteBatch(b [][]byte) (int, error)          { s.frames += len(b); return len(b), nil }
-func (s *sinkPort) BatchSize() int                               { return 64 }
-func (s *sinkPort) Close() error                                 { return nil }
+func (s *sinkPort) BatchSize() int                              { return 64 }
+func (s *sinkPort) Close() error                                { return nil }
 
 type sinkTunnel struct{ frames int }
 
