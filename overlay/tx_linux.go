@@ -1,0 +1,408 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/dataplane"
+	"github.com/vxswitch/vxswitch/internal/mmsg"
+)
+
+const (
+	// txChunk is how many datagrams one sendmmsg batch holds; a larger
+	// WriteBatch (a flood to many VTEPs) goes out in several.
+	txChunk = 256
+	// txWaitMax bounds the one wait for writability a WriteBatch may do
+	// when a send socket is full. Past it the rest is dropped
+	// (tx_would_block), so a stuck underlay cannot stall the switch.
+	txWaitMax = 10 * time.Millisecond
+	// portAttempts bounds the binds tried per send socket.
+	portAttempts = 64
+)
+
+// Outer source ports. RFC 7348 asks for a source port derived from the
+// inner flow so that ECMP and RSS in the underlay spread flows. A UDP
+// socket has exactly one source port, and setting it per datagram would
+// need a raw socket (CAP_NET_RAW, our own IP and UDP headers, no kernel
+// routing conveniences). So the endpoint opens K send sockets bound to K
+// ports spread over the configured range, and the flow hash picks one:
+// every packet of a flow leaves from the same port, and flows spread over
+// K ports, i.e. log2(K) bits of entropy (4 with the default 16) instead of
+// the 14 bits of the whole range. That is plenty for the 2-16-way ECMP of
+// a lab or a small fabric; a user who needs more raises SendSockets, at
+// the cost of one fd, one bound port and a little kernel memory each.
+type txSocket struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+	port uint16
+}
+
+// openSendSockets binds cfg.SendSockets sockets to cfg.Local, socket k to
+// a random free port of the k-th slice of the range (any free port of the
+// range when its slice is full), and sets TTL and DF on them.
+func openSendSockets(cfg Config, network string) ([]txSocket, error) {
+	lo, span := int(cfg.SrcPortMin), int(cfg.SrcPortMax)-int(cfg.SrcPortMin)+1
+	k := cfg.SendSockets
+	socks := make([]txSocket, 0, k)
+	fail := func(err error) ([]txSocket, error) {
+		for _, t := range socks {
+			t.conn.Close()
+		}
+		return nil, err
+	}
+	for i := range k {
+		slotLo, slotN := lo+i*span/k, (i+1)*span/k-i*span/k
+		var conn *net.UDPConn
+		var lastErr error
+		for a := 0; a < portAttempts && conn == nil; a++ {
+			port := slotLo + rand.IntN(slotN)
+			if a >= portAttempts/2 || (slotN == 1 && a > 0) {
+				port = lo + rand.IntN(span)
+			}
+			ap := netip.AddrPortFrom(cfg.Local, uint16(port))
+			c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+			if errors.Is(err, syscall.EADDRINUSE) {
+				lastErr = err
+				continue
+			}
+			if err != nil {
+				return fail(fmt.Errorf("vxlan: send socket on %s: %w", ap, err))
+			}
+			conn = c
+		}
+		if conn == nil {
+			return fail(fmt.Errorf("vxlan: no free source port in %d-%d on %s after %d tries: %w",
+				cfg.SrcPortMin, cfg.SrcPortMax, cfg.Local, portAttempts, lastErr))
+		}
+		t := txSocket{conn: conn, port: conn.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
+		socks = append(socks, t) // before the checks below, so fail closes it
+		rc, err := conn.SyscallConn()
+		if err != nil {
+			return fail(fmt.Errorf("vxlan: send socket %d: %w", t.port, err))
+		}
+		socks[len(socks)-1].rc = rc
+		if err := setSendOptions(rc, cfg); err != nil {
+			return fail(fmt.Errorf("vxlan: send socket %d: %w", t.port, err))
+		}
+		_ = conn.SetReadBuffer(txSocketRecvBuffer)
+	}
+	return socks, nil
+}
+
+func setSendOptions(rc syscall.RawConn, cfg Config) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		f := int(fd)
+		if cfg.Local.Is4() {
+			pmtu := unix.IP_PMTUDISC_DONT
+			if cfg.DF {
+				pmtu = unix.IP_PMTUDISC_DO
+			}
+			if serr = unix.SetsockoptInt(f, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, pmtu); serr != nil {
+				serr = fmt.Errorf("IP_MTU_DISCOVER: %w", serr)
+				return
+			}
+			if cfg.TTL > 0 {
+				if serr = unix.SetsockoptInt(f, unix.IPPROTO_IP, unix.IP_TTL, cfg.TTL); serr != nil {
+					serr = fmt.Errorf("IP_TTL %d: %w", cfg.TTL, serr)
+				}
+			}
+			return
+		}
+		pmtu := unix.IPV6_PMTUDISC_DONT
+		if cfg.DF {
+			pmtu = unix.IPV6_PMTUDISC_DO
+		}
+		if serr = unix.SetsockoptInt(f, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, pmtu); serr != nil {
+			serr = fmt.Errorf("IPV6_MTU_DISCOVER: %w", serr)
+			return
+		}
+		if cfg.TTL > 0 {
+			if serr = unix.SetsockoptInt(f, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, cfg.TTL); serr != nil {
+				serr = fmt.Errorf("IPV6_UNICAST_HOPS %d: %w", cfg.TTL, serr)
+			}
+		}
+	})
+	return errors.Join(err, serr)
+}
+
+// txMsg is one datagram to send: a copy of frame to dst through socket
+// sock. v is the destination's table entry, nil for a unicast to an
+// address the table does not know.
+type txMsg struct {
+	frame int32
+	sock  int32
+	dst   netip.AddrPort
+	v     *vtep
+}
+
+// txScratch is WriteBatch's reusable state, guarded by endpointSys.txMu.
+// Slices grow to the largest batch seen and are then reused.
+type txScratch struct {
+	e      *Endpoint
+	msgs   []txMsg // in frame order
+	sorted []txMsg // grouped by socket (counting sort)
+	counts []int   // per socket, then start offsets
+	sent   []bool  // per frame: at least one copy left
+	b      *mmsg.Batch
+	res    [txChunk]DropReason // per datagram of the chunk: DropNone = sent
+
+	// State of the send in progress, read by the RawConn callback fn.
+	sock     *txSocket
+	from, to int
+	waited   bool // the one wait of this WriteBatch is used
+	deadline bool // a write deadline is armed on sock
+	fn       func(fd uintptr) bool
+}
+
+func (x *txScratch) init(e *Endpoint) {
+	x.e = e
+	x.counts = make([]int, len(e.sys.tx)+1)
+	x.b = mmsg.NewBatch(txChunk, mmsg.Options{Addrs: true})
+	x.fn = x.send
+}
+
+// WriteBatch encapsulates each frame bufs[i][offs[i]:] in place (the
+// VXLAN header goes into bufs[i][offs[i]-VXLANHdrLen:offs[i]]) and sends
+// it to meta[i].VTEP, or, when that is the zero Addr, to every VTEP that
+// serves meta[i].VNI: head-end replication sends the same buffer to each,
+// without copies. A unicast to an address the table does not know goes to
+// that address at the endpoint's port.
+//
+// Datagrams are grouped by send socket (the flow hash picks it) and sent
+// with sendmmsg. A datagram the kernel refuses (unreachable, too big) is
+// counted and skipped, and the rest of the batch goes on. A full socket
+// buffer gets one bounded wait per WriteBatch; after that, datagrams that
+// still do not fit are dropped and counted.
+//
+// It returns the number of frames of which at least one copy was sent (a
+// flood to no VTEP sends nothing and is no drop), and net.ErrClosed after
+// Close. It does not allocate once its scratch space has grown to the
+// batch sizes in use. Safe for concurrent use; one lock per batch.
+func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
+	s := &e.sys
+	if s.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n := min(len(bufs), len(offs), len(meta))
+	s.txMu.Lock()
+	x := &s.txs
+	err := x.encap(bufs, offs, meta[:n])
+	if err == nil {
+		err = x.sendAll(bufs, offs)
+	}
+	sent := 0
+	for _, ok := range x.sent[:n] {
+		if ok {
+			sent++
+		}
+	}
+	s.txMu.Unlock()
+	return sent, err
+}
+
+// encap writes the headers and lists the datagrams, grouped by socket.
+func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) error {
+	e := x.e
+	snap := e.table.load()
+	is4 := e.cfg.Local.Is4()
+	nsock := len(e.sys.tx)
+	if cap(x.sent) < len(meta) {
+		x.sent = make([]bool, len(meta))
+	}
+	x.sent = x.sent[:len(meta)]
+	clear(x.sent)
+	x.msgs = x.msgs[:0]
+	var drops [numDropReasons]uint64
+	for i := range meta {
+		m := &meta[i]
+		off := offs[i]
+		if off < VXLANHdrLen || len(bufs[i])-off < EthHdrLen {
+			drops[DropTxNoHeadroom]++
+			continue
+		}
+		if m.VNI > MaxVNI {
+			drops[DropTxBadVNI]++
+			continue
+		}
+		PutHeader(bufs[i][off-VXLANHdrLen:], m.VNI)
+		sock := int32(pick(flowHash(bufs[i][off:], e.sys.seed), nsock))
+		if m.VTEP.IsValid() {
+			a := m.VTEP.Unmap()
+			if a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() {
+				drops[DropTxBadDest]++
+				continue
+			}
+			v := snap.byAddr[a]
+			dst := netip.AddrPortFrom(a, e.cfg.Port)
+			if v != nil {
+				dst = v.dst
+			}
+			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, dst: dst, v: v})
+			continue
+		}
+		for _, v := range snap.flood[m.VNI] {
+			if v.dst.Addr().Is4() != is4 {
+				drops[DropTxBadDest]++
+				v.stats.txDrops.Add(1)
+				continue
+			}
+			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, dst: v.dst, v: v})
+		}
+	}
+	for r, n := range drops {
+		e.ctr.drop(DropReason(r), n)
+	}
+
+	// Counting sort by socket, stable, so each socket's datagrams are
+	// contiguous for one sendmmsg.
+	clear(x.counts)
+	for i := range x.msgs {
+		x.counts[x.msgs[i].sock+1]++
+	}
+	for k := 1; k <= nsock; k++ {
+		x.counts[k] += x.counts[k-1]
+	}
+	if cap(x.sorted) < len(x.msgs) {
+		x.sorted = make([]txMsg, len(x.msgs), cap(x.msgs))
+	}
+	x.sorted = x.sorted[:len(x.msgs)]
+	for _, m := range x.msgs {
+		x.sorted[x.counts[m.sock]] = m
+		x.counts[m.sock]++
+	}
+	return nil
+}
+
+// sendAll sends x.sorted in chunks of txChunk, one sendmmsg run per
+// socket within a chunk, and does the accounting.
+func (x *txScratch) sendAll(bufs [][]byte, offs []int) error {
+	e := x.e
+	x.waited = false
+	var pkts, bytes uint64
+	var drops [numDropReasons]uint64
+	var err error
+	for start := 0; start < len(x.sorted) && err == nil; start += txChunk {
+		chunk := x.sorted[start:min(start+txChunk, len(x.sorted))]
+		for j := range chunk {
+			f := chunk[j].frame
+			x.b.SetBuf(j, bufs[f][offs[f]-VXLANHdrLen:])
+			x.b.SetAddrPort(j, chunk[j].dst)
+		}
+		for r := 0; r < len(chunk); {
+			q := r + 1
+			for q < len(chunk) && chunk[q].sock == chunk[r].sock {
+				q++
+			}
+			if err = x.sendRun(&e.sys.tx[chunk[r].sock], r, q); err != nil {
+				break
+			}
+			r = q
+		}
+		x.b.Release(len(chunk))
+		if err != nil {
+			break
+		}
+		for j := range chunk {
+			m := &chunk[j]
+			if r := x.res[j]; r != DropNone {
+				drops[r]++
+				if m.v != nil {
+					m.v.stats.txDrops.Add(1)
+				}
+				continue
+			}
+			size := uint64(len(bufs[m.frame]) - offs[m.frame])
+			pkts++
+			bytes += size
+			x.sent[m.frame] = true
+			if m.v != nil {
+				m.v.stats.txPackets.Add(1)
+				m.v.stats.txBytes.Add(size)
+			}
+		}
+	}
+	e.ctr.txPackets.Add(pkts)
+	e.ctr.txBytes.Add(bytes)
+	for r, n := range drops {
+		e.ctr.drop(DropReason(r), n)
+	}
+	return err
+}
+
+// sendRun sends datagrams [from, to) of the chunk through t, filling
+// x.res. It returns an error only when the endpoint is closed.
+func (x *txScratch) sendRun(t *txSocket, from, to int) error {
+	x.sock, x.from, x.to = t, from, to
+	err := t.rc.Write(x.fn)
+	if x.deadline {
+		x.deadline = false
+		_ = t.conn.SetWriteDeadline(time.Time{})
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, net.ErrClosed) || x.e.sys.closed.Load() {
+		return net.ErrClosed
+	}
+	// The deadline passed (os.ErrDeadlineExceeded), or another poller
+	// error: drop what is left of the run.
+	reason := DropTxWouldBlock
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		reason = DropTxError
+	}
+	for j := x.from; j < x.to; j++ {
+		x.res[j] = reason
+	}
+	return nil
+}
+
+// send is the RawConn.Write callback: sendmmsg until the run is done,
+// skipping datagrams the kernel refuses. Returning false makes the poller
+// wait for writability (once per WriteBatch, bounded by txWaitMax).
+func (x *txScratch) send(fd uintptr) bool {
+	for x.from < x.to {
+		n, err := x.b.Send(int(fd), x.from, x.to, 0)
+		for j := x.from; j < x.from+n; j++ {
+			x.res[j] = DropNone
+		}
+		x.from += n
+		switch {
+		case err == nil:
+		case err == unix.EAGAIN:
+			if !x.waited {
+				x.waited, x.deadline = true, true
+				_ = x.sock.conn.SetWriteDeadline(time.Now().Add(txWaitMax))
+				return false
+			}
+			for j := x.from; j < x.to; j++ {
+				x.res[j] = DropTxWouldBlock
+			}
+			x.from = x.to
+		default:
+			x.res[x.from] = sendErrReason(err)
+			x.from++
+		}
+	}
+	return true
+}
+
+// sendErrReason maps a sendmmsg error for one datagram to a drop reason.
+func sendErrReason(err error) DropReason {
+	switch err {
+	case unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ECONNREFUSED, unix.EHOSTDOWN,
+		unix.ENETDOWN, unix.EACCES, unix.EPERM, unix.EINVAL:
+		return DropTxUnreachable
+	case unix.EMSGSIZE:
+		return DropTxTooBig
+	}
+	return DropTxError
+}
