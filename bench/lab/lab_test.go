@@ -188,3 +188,34 @@ func TestClosedLab(t *testing.T) {
 		t.Errorf("Dir %s still there after Close: %v", l.Dir, err)
 	}
 }
+
+// TestOVSTwoHosts builds the classic lab with Open vSwitch's userspace
+// datapath and pings across its VXLAN tunnel.
+func TestOVSTwoHosts(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := &lab.OVS{}
+	if err := c.Available(); err != nil {
+		t.Skip(err)
+	}
+	before := rootLinks(t)
+	l := lab.ForTest(t)
+	top, err := lab.Build(l, c, lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
+	for _, dst := range []string{green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
+		if out, err := l.Exec(blue.NS, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", dst); err != nil {
+			t.Errorf("ping %s -> %s: %v\n%s", blue, dst, err, out)
+		}
+	}
+	if out, err := c.Appctl(top, top.Hosts[0], "fdb/show", "br-int"); err != nil || !strings.Contains(out, "    7  ") {
+		t.Errorf("fdb/show br-int on blue: %v\n%s", err, out)
+	} else {
+		t.Logf("fdb/show br-int on blue:\n%s", out)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	assertClean(t, l.Prefix, before)
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func entry(c, m string, med float64) Entry {
+	return Entry{Contender: c, Metric: m, Unit: unitOf(m), Median: med, Min: med - 1, Max: med + 1,
+		Runs: []float64{med - 1, med, med + 1}, Date: "2026-01-01 00:00", Kernel: "6.18", CPU: "cpu × 2", Cmd: "vxbench"}
+}
+
+// TestUpdateFileKeepsNotesAndMerges writes results twice, the second
+// time for one contender only, and checks that hand-written text outside
+// the markers survives and the first run's other contender is kept.
+func TestUpdateFileKeepsNotesAndMerges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "RESULTS.md")
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 179), entry("ovs", "pps", 81)}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	doc := strings.Replace(string(b), beginMarker, "Hand-written before.\n\n"+beginMarker, 1) + "\n## Notes\n\nHand-written after.\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 200), entry("vxswitch", "pps", 100)}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	got := string(b)
+	for _, want := range []string{
+		"Hand-written before.", "Hand-written after.", "# vxswitch benchmark results",
+		"| metric | unit | vxswitch | kernel | ovs | vxswitch/kernel | vxswitch/ovs |",
+		"| tunnel: 64-B packets delivered | kpps | 100.0 (99.0–101.0) | 200.0 (199.0–201.0) | 81.0 (80.0–82.0) | 0.50 | 1.23 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("RESULTS.md lacks %q:\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, beginMarker); n != 1 {
+		t.Errorf("%d begin markers, want 1", n)
+	}
+	_, _, r, found, err := parseSection(got)
+	if err != nil || !found || len(r.Entries) != 3 {
+		t.Errorf("parseSection: found=%v err=%v entries=%d, want 3", found, err, len(r.Entries))
+	}
+}
+
+func TestRenderFailedAndNotes(t *testing.T) {
+	var r Results
+	stalled := entry("ovs", "tcp1500", 0)
+	stalled.Note = "run 1: 0 Gbit/s, TCP stalled"
+	skip := Entry{Contender: "vxswitch", Metric: "tcp1500", Failed: true, Note: "skipped: no binary"}
+	r.Merge([]Entry{stalled, skip})
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"n/a¹", "0.00 (-1.00–1.00) ¹", "- ovs, tcp1500: run 1: 0 Gbit/s, TCP stalled", "- vxswitch, tcp1500: skipped: no binary", "| – |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Render lacks %q:\n%s", want, got)
+		}
+	}
+}
