@@ -149,6 +149,16 @@ func TestEvict(t *testing.T) {
 		},
 		stats: Stats{Entries: 4, Learned: 5, Evictions: 1},
 	}, {
+		name: "equal ports, equal tails: the lower PortID goes",
+		size: 2,
+		run: func(tb *Table) {
+			tb.Learn(key(7, 1), port(2), 1*sec)
+			tb.Learn(key(7, 2), port(1), 1*sec)
+			tb.Learn(key(7, 3), port(3), 2*sec)
+		},
+		want:  []Entry{learned(key(7, 1), port(2), 1*sec), learned(key(7, 3), port(3), 2*sec)},
+		stats: Stats{Entries: 2, Learned: 3, Evictions: 1},
+	}, {
 		name: "a refreshed entry is no longer the least recently seen",
 		size: 3,
 		run: func(tb *Table) {
