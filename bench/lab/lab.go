@@ -300,7 +300,8 @@ func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
 
 // WaitFor polls cond until it returns nil, the timeout passes or the lab
 // closes; it returns cond's last error, wrapped, on failure. Polls start
-// at 20 ms and back off to 250 ms.
+// at 20 ms and back off to 250 ms. A condition that can never become true
+// (a daemon died) returns Permanent(err) to stop the wait at once.
 func (l *Lab) WaitFor(cond func() error, timeout time.Duration) error {
 	return WaitFor(l.ctx, cond, timeout)
 }
@@ -314,6 +315,10 @@ func WaitFor(ctx context.Context, cond func() error, timeout time.Duration) erro
 		if err == nil {
 			return nil
 		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return perm.err
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("gave up after %v: %w", timeout, err)
 		}
@@ -325,6 +330,19 @@ func WaitFor(ctx context.Context, cond func() error, timeout time.Duration) erro
 		delay = min(delay*2, 250*time.Millisecond)
 	}
 }
+
+// Permanent wraps err so that WaitFor stops polling and returns err.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
 
 // Namespaces lists the lab's namespaces that currently exist.
 func (l *Lab) Namespaces() []string {

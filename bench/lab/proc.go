@@ -95,11 +95,12 @@ func (p *Proc) Exited() (bool, error) {
 }
 
 // Alive returns nil while the process runs, and otherwise an error that
-// says how it ended with the end of its log. WaitFor conditions call it
-// to fail fast when a daemon dies during start-up.
+// says how it ended with the end of its log. The error is Permanent, so a
+// WaitFor condition that returns it fails fast when a daemon dies during
+// start-up.
 func (p *Proc) Alive() error {
 	if ok, err := p.Exited(); ok {
-		return fmt.Errorf("%s exited (%v); log %s:\n%s", p.Name, err, p.Log, p.Tail(20))
+		return Permanent(fmt.Errorf("%s exited (%v); log %s:\n%s", p.Name, err, p.Log, p.Tail(20)))
 	}
 	return nil
 }
@@ -168,4 +169,25 @@ func (l *Lab) LogTails(n int) string {
 		fmt.Fprintf(&b, "--- %s (%s), log %s:\n%s\n", p.Name, state, p.Log, p.Tail(n))
 	}
 	return b.String()
+}
+
+// WriteTeardownScript writes Dir/teardown.sh, a shell script that does
+// what Close would (stop the processes, delete the namespaces and Dir),
+// for a lab deliberately left running, and returns its path.
+func (l *Lab) WriteTeardownScript() (string, error) {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Tears down lab " + l.Prefix + ".\n")
+	for _, p := range l.Procs() {
+		if ok, _ := p.Exited(); !ok {
+			fmt.Fprintf(&b, "kill -TERM -- -%d 2>/dev/null  # %s\n", p.Pid(), p.Name)
+		}
+	}
+	b.WriteString("sleep 1\n")
+	ns := l.Namespaces()
+	for i := len(ns) - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "for p in $(ip netns pids %s); do kill -9 $p; done; ip netns del %s\n", ns[i], ns[i])
+	}
+	fmt.Fprintf(&b, "rm -rf %s\n", l.Dir)
+	path := filepath.Join(l.Dir, "teardown.sh")
+	return path, os.WriteFile(path, []byte(b.String()), 0o755)
 }

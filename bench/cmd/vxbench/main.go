@@ -141,6 +141,18 @@ func (s *labs) close(l *lab.Lab) {
 	s.mu.Unlock()
 }
 
+// waitIfInterrupted blocks for good once a signal arrived: the handler
+// tears down and exits, and nothing half-measured may be reported or
+// written to the results file.
+func (s *labs) waitIfInterrupted() {
+	s.mu.Lock()
+	in := s.interrupted
+	s.mu.Unlock()
+	if in {
+		select {}
+	}
+}
+
 func (s *labs) onSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -189,6 +201,7 @@ func run(c config) int {
 				continue
 			}
 			es, err := runTopology(ls, c, ct, tp, ms, env)
+			ls.waitIfInterrupted()
 			entries = append(entries, es...)
 			if err != nil {
 				failed = true
@@ -197,6 +210,7 @@ func run(c config) int {
 		}
 	}
 	fmt.Println()
+	ls.waitIfInterrupted()
 	if c.out != "" {
 		if err := UpdateFile(c.out, entries); err != nil {
 			fmt.Fprintf(os.Stderr, "vxbench: %v\n", err)
@@ -230,6 +244,8 @@ func runTopology(ls *labs, c config, ct lab.Contender, tp topology, ms []string,
 	if err != nil {
 		if tails := l.LogTails(15); tails != "" {
 			fmt.Print(tails)
+			l.KeepDir = true
+			fmt.Printf("   logs kept in %s\n", l.Dir)
 		}
 		return skipped(env, ct.Name(), ms, "could not start: "+firstLine(err.Error())), err
 	}
@@ -247,7 +263,7 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 	src, dst := all[0], all[len(all)-1]
 	series := map[string][]float64{}
 	var notes []string
-	for i := 1; i <= c.runs; i++ {
+	for i := 1; i <= c.runs && l.Context().Err() == nil; i++ {
 		fmt.Printf("   %s %s run %d/%d: ", name, m, i, c.runs)
 		switch m {
 		case "pps", "local-pps":
