@@ -489,7 +489,9 @@ func TestEndpointUnreachable(t *testing.T) {
 			t.Fatalf("WriteBatch = %d, %v; want %d", n, err, per)
 		}
 		// Pace a little so b's socket keeps up; the point is a's sends.
-		waitFor(t, "b", func() bool { return b.ctr.rxPackets.Load()+totalDrops(b) >= a.table.load().byAddr[lo2].stats.txPackets.Load() })
+		waitFor(t, "b", func() bool {
+			return b.ctr.rxPackets.Load()+totalDrops(b) >= a.table.load().byAddr[lo2].stats.txPackets.Load()
+		})
 	}
 	elapsed := time.Since(start)
 	b.Close()
