@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vxswitch/vxswitch/dataplane"
 )
 
@@ -651,6 +653,79 @@ func TestCheckUnderlayMTU(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := mtuWarning("eth0", tt.mtu, netip.MustParseAddr(tt.local), tt.port, tt.tagged); got != tt.want {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEndpointSkipsRefused: a datagram the kernel refuses in the middle
+// of a sendmmsg run (EMSGSIZE here) is counted and skipped, and the
+// datagrams after it in the same run still go out.
+func TestEndpointSkipsRefused(t *testing.T) {
+	eps := listenEndpoints(t, vnis(7), "127.0.0.1", "127.0.0.2")
+	a, b := eps[0], eps[1]
+	var frames [][]byte
+	var meta []dataplane.TunnelMeta
+	for i, size := range []int{100, 101, 65530, 102, 65531, 103} {
+		frames = append(frames, testFrame(t, 5, byte(i), size)) // one flow: one socket, one run
+		meta = append(meta, dataplane.TunnelMeta{VNI: 7, VTEP: lo2})
+	}
+	tb := newTxBatch(frames, meta)
+	if n, err := a.WriteBatch(tb.bufs, tb.offs, tb.meta); n != 4 || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want 4, nil", n, err)
+	}
+	if d := drops(a, DropTxTooBig); d != 2 {
+		t.Errorf("tx_too_big = %d, want 2", d)
+	}
+	got := readN(t, b, 4, 5*time.Second)
+	if len(got) != 4 {
+		t.Fatalf("got %d frames, want 4", len(got))
+	}
+	for i, want := range []int{100, 101, 102, 103} {
+		if len(got[i].frame) != want {
+			t.Errorf("frame %d: %d bytes, want %d (in order)", i, len(got[i].frame), want)
+		}
+	}
+}
+
+// TestSendOptions reads TTL and DF back from the send sockets.
+func TestSendOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		local    string
+		ttl      int
+		df       bool
+		wantTTL  int
+		wantPMTU int
+	}{
+		{"IPv4 TTL 7 DF", "127.0.0.1", 7, true, 7, unix.IP_PMTUDISC_DO},
+		{"IPv4 default", "127.0.0.1", 0, false, -1, unix.IP_PMTUDISC_DONT},
+		{"IPv6 hops 9 DF", "::1", 9, true, 9, unix.IPV6_PMTUDISC_DO},
+		{"IPv6 default", "::1", 0, false, -1, unix.IPV6_PMTUDISC_DONT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := listenEndpoints(t, func(_ int, c *Config) { c.TTL, c.DF, c.SendSockets = tc.ttl, tc.df, 2 }, tc.local)[0]
+			for _, s := range e.sys.tx {
+				var ttl, pmtu int
+				var err1, err2 error
+				_ = s.rc.Control(func(fd uintptr) {
+					if e.cfg.Local.Is4() {
+						ttl, err1 = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TTL)
+						pmtu, err2 = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER)
+					} else {
+						ttl, err1 = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS)
+						pmtu, err2 = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER)
+					}
+				})
+				if err1 != nil || err2 != nil {
+					t.Fatal(err1, err2)
+				}
+				if tc.wantTTL > 0 && ttl != tc.wantTTL {
+					t.Errorf("port %d: TTL %d, want %d", s.port, ttl, tc.wantTTL)
+				}
+				if pmtu != tc.wantPMTU {
+					t.Errorf("port %d: PMTU discovery %d, want %d", s.port, pmtu, tc.wantPMTU)
+				}
 			}
 		})
 	}

@@ -18,9 +18,9 @@ import (
 // for byte.
 func TestKernelCaptures(t *testing.T) {
 	tests := []struct {
-		file     string
-		vni      uint32
-		ipv6     bool
+		file      string
+		vni       uint32
+		ipv6      bool
 		arp, icmp int // inner frames of each kind expected
 	}{
 		{"kernel_vxlan_ipv4.pcap", 42, false, 2, 4},
