@@ -29,9 +29,11 @@ import (
 type Hdr struct {
 	Flags   uint8 // FlagNeedsCsum, FlagDataValid
 	GSOType uint8 // GSONone, GSOTCPv4, ...; may carry GSOECN
-	// HdrLen is the length of the headers in front of the payload. The
-	// kernel fills it with the linear part of the skb on receive, which can
-	// be larger than the headers; Segment therefore finds the headers
+	// HdrLen is meant to be the length of the headers in front of the
+	// payload. On receive the kernel fills it with skb_headlen, the linear
+	// part of the skb: for TCP sent by a local socket that is exactly the
+	// headers (TestKernelTSO sees 66 and 86), but a forwarded or GRO-built
+	// skb can carry payload there too. Segment therefore finds the headers
 	// itself and treats HdrLen as a hint only.
 	HdrLen     uint16
 	GSOSize    uint16 // payload bytes per segment (the MSS for TCP)
