@@ -16,12 +16,14 @@ func Prefix(base string) string {
 
 // ForTest returns a lab for t whose Close is registered with t.Cleanup
 // before anything is created, so the lab is torn down however the test
-// ends. The prefix is "vxt<pid>" plus a counter, unique per test. When the
+// ends. The prefix is "vxt<pid>n<counter>", unique per test; namespaces
+// that killed test runs left behind are swept first (SweepStale). When the
 // test has failed, the cleanup first logs the tail of every background
 // process's log. A teardown that leaves anything behind fails the test.
 func ForTest(t testing.TB) *Lab {
 	t.Helper()
-	l := New(fmt.Sprintf("%s%d", Prefix("vxt"), nextTestID()))
+	SweepStale("vxt")
+	l := New(fmt.Sprintf("%sn%d", Prefix("vxt"), nextTestID()))
 	t.Cleanup(func() {
 		if t.Failed() {
 			if tails := l.LogTails(30); tails != "" {

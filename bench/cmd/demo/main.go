@@ -101,6 +101,9 @@ func (d *demo) run() int {
 		fmt.Fprintf(d.out, "demo: %v\n", err)
 		return 1
 	}
+	if gone := lab.SweepStale("vxd"); len(gone) > 0 {
+		fmt.Fprintf(d.out, "demo: removed namespaces left by an earlier, killed demo: %v\n", gone)
+	}
 	d.l = lab.New(lab.Prefix("vxd"))
 	d.l.Detach = d.keep
 	d.l.Trace = indent{d.out}
@@ -204,7 +207,11 @@ func (d *demo) fail(what string) {
 // fatal reports an error that stops the demo, with the agents' logs.
 func (d *demo) fatal(err error) int {
 	d.waitIfInterrupted()
-	fmt.Fprintf(d.out, "\ndemo: %v\n", err)
+	msg := err.Error()
+	if len(d.l.Procs()) > 0 {
+		msg = firstLine(msg) // the logs follow in full
+	}
+	fmt.Fprintf(d.out, "\ndemo: %s\n", msg)
 	d.failed = append(d.failed, err.Error())
 	return d.finish()
 }

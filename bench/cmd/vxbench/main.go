@@ -175,6 +175,9 @@ func (s *labs) onSignal() {
 func run(c config) int {
 	ls := &labs{prefix: lab.Prefix("vxb")}
 	ls.onSignal()
+	if gone := lab.SweepStale("vxb"); len(gone) > 0 {
+		fmt.Printf("vxbench: removed namespaces left by an earlier, killed run: %v\n", gone)
+	}
 	env := environment(c)
 	fmt.Printf("vxbench: kernel %s, CPU %s, load average %s, %d runs per metric\n", env.Kernel, env.CPU, env.Load, c.runs)
 	if load, _ := strconv.ParseFloat(env.Load, 64); load > 1 {
@@ -262,14 +265,14 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 	all := top.Containers()
 	src, dst := all[0], all[len(all)-1]
 	series := map[string][]float64{}
-	var notes []string
+	var notes noteSet
 	for i := 1; i <= c.runs && l.Context().Err() == nil; i++ {
 		fmt.Printf("   %s %s run %d/%d: ", name, m, i, c.runs)
 		switch m {
 		case "pps", "local-pps":
 			r, err := measure.PPS(l, src, dst, c.duration)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("run %d failed: %s", i, firstLine(err.Error())))
+				notes.add(i, "failed: "+firstLine(err.Error()))
 				fmt.Printf("failed: %v\n", err)
 				continue
 			}
@@ -279,13 +282,13 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 		case "tcp1500", "tcp9000":
 			r, err := measure.TCP(l, src, dst, c.duration)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("run %d failed: %s", i, firstLine(err.Error())))
+				notes.add(i, "failed: "+firstLine(err.Error()))
 				fmt.Printf("failed: %v\n", err)
 				continue
 			}
 			series[m] = append(series[m], r.Gbps)
 			if r.Stalled {
-				notes = append(notes, fmt.Sprintf("run %d: 0 Gbit/s, TCP stalled (%s)", i, r.Note))
+				notes.add(i, fmt.Sprintf("0 Gbit/s, TCP stalled (%s)", r.Note))
 				fmt.Printf("0 Gbit/s: TCP stalled: %s\n", r.Note)
 			} else {
 				fmt.Printf("%.2f Gbit/s (%d retransmits)\n", r.Gbps, r.Retransmits)
@@ -293,7 +296,7 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 		case "ping":
 			r, err := measure.Ping(l, src, dst, c.pings, 10*time.Millisecond)
 			if err != nil {
-				notes = append(notes, fmt.Sprintf("run %d failed: %s", i, firstLine(err.Error())))
+				notes.add(i, "failed: "+firstLine(err.Error()))
 				fmt.Printf("failed: %v\n", err)
 				continue
 			}
@@ -321,7 +324,7 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 			e.Median, e.Min, e.Max, e.Runs = s.Median, s.Min, s.Max, s.Runs
 		}
 		if k == keys[0] {
-			e.Note = strings.Join(notes, "; ")
+			e.Note = notes.String(c.runs)
 		}
 		if e.Failed && e.Note == "" {
 			e.Note = "every run failed"
@@ -329,6 +332,36 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 		out = append(out, e)
 	}
 	return out
+}
+
+// A noteSet collects what happened in runs, once per distinct message.
+type noteSet struct {
+	msgs []string
+	runs map[string][]string
+}
+
+func (n *noteSet) add(run int, msg string) {
+	if n.runs == nil {
+		n.runs = map[string][]string{}
+	}
+	if _, ok := n.runs[msg]; !ok {
+		n.msgs = append(n.msgs, msg)
+	}
+	n.runs[msg] = append(n.runs[msg], strconv.Itoa(run))
+}
+
+// String says "runs 1, 2 of 3: msg; run 3 of 3: msg2".
+func (n *noteSet) String(total int) string {
+	var parts []string
+	for _, m := range n.msgs {
+		rs := n.runs[m]
+		word := "run"
+		if len(rs) > 1 {
+			word = "runs"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s of %d: %s", word, strings.Join(rs, ", "), total, m))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func unitOf(metric string) string {
