@@ -24,7 +24,8 @@ const (
 	// DropTruncated: the datagram did not fit the caller's buffer.
 	DropTruncated
 
-	// Send side; counted per copy (a flooded frame is one copy per VTEP).
+	// Send side. Checks of the frame itself count once per frame; the
+	// rest count per copy (a flooded frame is one copy per VTEP).
 
 	// DropTxNoHeadroom: offs[i] < VXLANHdrLen, or the frame is shorter
 	// than an Ethernet header.

@@ -8,9 +8,13 @@ import (
 
 var _ dataplane.Tunnel = (*Endpoint)(nil)
 
-// TunnelHeadroom mirrors dataplane.TunnelHeadroom: the VXLAN header is all
-// the endpoint writes in front of a frame.
-const _ = uint(dataplane.TunnelHeadroom-VXLANHdrLen) + uint(VXLANHdrLen-dataplane.TunnelHeadroom)
+// The VXLAN header is all the endpoint writes in front of a frame, so the
+// pipeline's headroom must be exactly its size: these fail to compile when
+// dataplane.TunnelHeadroom and VXLANHdrLen differ.
+var (
+	_ [dataplane.TunnelHeadroom - VXLANHdrLen]struct{}
+	_ [VXLANHdrLen - dataplane.TunnelHeadroom]struct{}
+)
 
 // An Endpoint is a VXLAN tunnel endpoint (VTEP): one UDP socket that
 // receives and decapsulates, a few that encapsulate and send, and the

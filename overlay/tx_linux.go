@@ -195,10 +195,8 @@ func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.Tunnel
 	n := min(len(bufs), len(offs), len(meta))
 	s.txMu.Lock()
 	x := &s.txs
-	err := x.encap(bufs, offs, meta[:n])
-	if err == nil {
-		err = x.sendAll(bufs, offs)
-	}
+	x.encap(bufs, offs, meta[:n])
+	err := x.sendAll(bufs, offs)
 	sent := 0
 	for _, ok := range x.sent[:n] {
 		if ok {
@@ -210,7 +208,7 @@ func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.Tunnel
 }
 
 // encap writes the headers and lists the datagrams, grouped by socket.
-func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) error {
+func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) {
 	e := x.e
 	snap := e.table.load()
 	is4 := e.cfg.Local.Is4()
@@ -279,7 +277,6 @@ func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta
 		x.sorted[x.counts[m.sock]] = m
 		x.counts[m.sock]++
 	}
-	return nil
 }
 
 // sendAll sends x.sorted in chunks of txChunk, one sendmmsg run per

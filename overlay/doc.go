@@ -1,0 +1,27 @@
+// Package overlay is the switch's VXLAN tunnel endpoint (RFC 7348): the
+// header codec, the table of remote VTEPs with per-VNI flood lists, and a
+// UDP endpoint that implements dataplane.Tunnel.
+//
+// Receive: one UDP socket bound to the local underlay address and port
+// 4789, read with recvmmsg (internal/mmsg) from inside the socket's
+// syscall.RawConn, so the fd stays in Go's netpoller and Close unblocks a
+// reader. Each datagram lands VXLANHdrLen bytes before the caller's
+// offset, so the inner frame is where the caller wants it without a copy.
+// Short packets, packets without the I flag, for a VNI the bridge does not
+// carry, or (accept: members) from an unknown sender are dropped, each
+// under its own DropReason counter.
+//
+// Send: the header is written into the caller's headroom and the same
+// buffer is handed to sendmmsg once per destination (head-end replication
+// without copies). The outer source port comes from a seeded hash of the
+// inner flow, through K send sockets bound to K ports (see txSocket for
+// the trade-off). Sockets are non-blocking; a full socket gets one short
+// wait per batch, an unreachable VTEP costs a counter, never a stall.
+//
+// ReadBatch, WriteBatch and the codec do not allocate in steady state;
+// TestEndpointAllocs and TestCodecAllocs hold that promise. Stats, VTEPs
+// and the table updates allocate; they are control-plane calls.
+//
+// overlay imports dataplane (for the Tunnel contract) and internal/mmsg;
+// it never imports control or cmd, and dataplane never imports overlay.
+package overlay
