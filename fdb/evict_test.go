@@ -71,18 +71,19 @@ func TestAge(t *testing.T) {
 		want:  []Entry{static(key(7, 3), port(1))},
 		stats: Stats{Entries: 1, Static: 1, Learned: 2, Aged: 2},
 	}, {
-		name: "entries learned out of clock order age in order",
+		name: "an entry written out of clock order is stamped as the newest on its port",
 		size: 8,
 		run: func(tb *Table) {
 			// Two batches read the clock at 2 s and 1 s and apply in
-			// the other order.
+			// the other order; the second entry ages no sooner than the
+			// first, and a fresher one on another port is not affected.
 			tb.LearnBatch([]LearnReq{{Key: key(7, 1), Dest: port(1)}}, 2*sec)
-			tb.LearnBatch([]LearnReq{{Key: key(7, 2), Dest: port(1)}}, 1*sec)
-			tb.Learn(key(7, 3), port(1), 3*sec)
+			tb.LearnBatch([]LearnReq{{Key: key(7, 2), Dest: port(1)}, {Key: key(7, 3), Dest: port(2)}}, 1*sec)
+			tb.Learn(key(7, 4), port(1), 3*sec)
 			tb.Age(11 * sec)
 		},
-		want:  []Entry{learned(key(7, 1), port(1), 2*sec), learned(key(7, 3), port(1), 3*sec)},
-		stats: Stats{Entries: 2, Learned: 3, Aged: 1},
+		want:  []Entry{learned(key(7, 1), port(1), 2*sec), learned(key(7, 2), port(1), 2*sec), learned(key(7, 4), port(1), 3*sec)},
+		stats: Stats{Entries: 3, Learned: 4, Aged: 1},
 	}})
 }
 

@@ -119,32 +119,28 @@ func (t *Table) remove(i int32) {
 	t.free = i
 }
 
-// pushLRU links learned entry i into port pi's list, keeping the list
-// ordered by lastSeen (ties: the latest pushed nearest the head). Batches
-// read the clock shortly before they take the write lock, so i nearly
-// always goes straight to the head; the walk covers only entries written by
-// a concurrent batch that read the clock a little later. Keeping the order
-// exact makes eviction pick the truly least recently seen entry and lets
-// Age stop at the first tail entry that has not expired.
+// pushLRU links learned entry i at the head of port pi's list. The list
+// must stay ordered by lastSeen, so that eviction takes the least recently
+// seen entry and Age can stop at the first tail entry still fresh. Batches
+// read the clock before they wait for the write lock, so a batch may write
+// a slightly older now than one applied before it; such an entry is
+// stamped with the head's lastSeen instead. It then looks seen a little
+// later than it was (by the time a batch waited for the lock, normally
+// microseconds), which costs nothing, where sorting it into place would
+// walk past every entry the other batch wrote: O(1) instead of O(batch) per
+// learn during a flood, and O(n) if a caller's clock ever jumped back.
 func (t *Table) pushLRU(pi int, i int32) {
 	ps := &t.ports[pi]
-	ls := t.nodes[i].lastSeen
-	prev, next := nilIdx, ps.head
-	for next != nilIdx && t.nodes[next].lastSeen > ls {
-		prev, next = next, t.nodes[next].next
-	}
 	n := &t.nodes[i]
-	n.prev, n.next = prev, next
-	if prev == nilIdx {
-		ps.head = i
-	} else {
-		t.nodes[prev].next = i
-	}
-	if next == nilIdx {
+	n.prev, n.next = nilIdx, ps.head
+	if ps.head == nilIdx {
 		ps.tail = i
 	} else {
-		t.nodes[next].prev = i
+		h := &t.nodes[ps.head]
+		n.lastSeen = max(n.lastSeen, h.lastSeen)
+		h.prev = i
 	}
+	ps.head = i
 	ps.learned++
 }
 

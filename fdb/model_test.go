@@ -30,7 +30,17 @@ func newModel(size int, aging time.Duration) *model {
 		limit: map[PortID]int{}, portMoves: map[PortID]uint64{}}
 }
 
-func (m *model) touch(e *modelEntry, now int64) { m.seq++; e.seq, e.lastSeen = m.seq, now }
+// touch records a write of learned entry e at now. No entry is stamped
+// older than the newest other learned entry on its port (see pushLRU).
+func (m *model) touch(e *modelEntry, now int64) {
+	m.seq++
+	e.seq, e.lastSeen = m.seq, now
+	for _, o := range m.m {
+		if o != e && !o.static && o.d.Port == e.d.Port {
+			e.lastSeen = max(e.lastSeen, o.lastSeen)
+		}
+	}
+}
 
 // learnedOn lists the learned entries on p, least recently seen first.
 func (m *model) learnedOn(p PortID) []Key {

@@ -45,6 +45,11 @@ type Config struct {
 // threaded through the slab by int32 index. Look-ups, refreshes, learns and
 // evictions therefore allocate nothing, except the first time a port or a
 // remote VTEP is seen.
+//
+// A learned entry's LastSeen is the now of its last write, raised when
+// needed to the newest LastSeen on its port, so that each port's entries
+// stay in LastSeen order in O(1) even when concurrent batches apply their
+// learns out of clock order (see pushLRU).
 type Table struct {
 	log *slog.Logger // immutable after New
 
