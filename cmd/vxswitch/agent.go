@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vxswitch/vxswitch/control"
+)
+
+type agentFlags struct {
+	config   string
+	logLevel string
+}
+
+func newAgentCmd(a *app) *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:   "agent --config FILE",
+		Short: "Run the switch in the foreground",
+		Long: "Run the switch in the foreground until SIGINT or SIGTERM.\n\n" +
+			"--socket, else $" + socketEnv + ", overrides control.socket of the config file.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runAgent(cmd, f) },
+	}
+	cmd.Flags().StringVarP(&f.config, "config", "c", "", "configuration `FILE` (YAML)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	return cmd
+}
+
+func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
+	if f.config == "" {
+		return usagef(cmd, "agent: --config FILE is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return usagef(cmd, "agent: --log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	cfg, err := control.Load(f.config)
+	if err != nil {
+		return err
+	}
+	if a.socketFlag != "" || os.Getenv(socketEnv) != "" {
+		cfg.Control.Socket = a.socketPath()
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ag, err := control.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("stopping", "reason", context.Cause(ctx))
+	return ag.Close()
+}
