@@ -27,7 +27,9 @@ import "encoding/binary"
 // Segment returns ErrTooManySegments if min(len(out), len(sizes)) is less
 // than the number of segments, ErrShortBuffer if an out[i] has no room for
 // its segment after outOff, ErrUFO for gso_type UDP, and ErrGSOType,
-// ErrGSOSize, ErrMalformed or ErrUnsupported for frames it cannot split.
+// ErrGSOSize, ErrMalformed or ErrUnsupported for frames it cannot split,
+// and ErrBadCsumOffsets for a GSONone frame whose checksum field lies
+// outside it.
 // On error n is 0 and nothing in out is meaningful. frame is never
 // modified. Segment does not allocate and never panics.
 func Segment(frame []byte, h Hdr, out [][]byte, sizes []int, outOff int) (n int, err error) {
