@@ -96,7 +96,7 @@ func TestMetaWireFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []byte{
-		1,                      // version
+		1,                     // version
 		1, 0, 4, 192, 0, 2, 1, // VTEP
 		2, 0, 2, 0x12, 0xb5, // port 4789
 		3, 0, 2, 'a', 'b', // bridge
