@@ -39,6 +39,7 @@ type Agent struct {
 	members func() []MemberInfo
 	vteps   func() []VTEPInfo
 
+	started   bool // Start completed; Close then logs the stop
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -118,6 +119,7 @@ func start(cfg *Config, log *slog.Logger, opts startOptions) (a *Agent, err erro
 
 	a.wg.Add(1)
 	go a.ageLoop(ageInterval(cfg.MACAging))
+	a.started = true
 	log.Info("agent started", "bridge", cfg.Bridge, "ports", len(cfg.Ports), "socket", cfg.Control.Socket)
 	return a, nil
 }
@@ -239,7 +241,9 @@ func (a *Agent) Close() error {
 			errs = append(errs, a.sock.release())
 		}
 		a.closeErr = errors.Join(errs...)
-		a.log.Info("agent stopped")
+		if a.started {
+			a.log.Info("agent stopped")
+		}
 	})
 	return a.closeErr
 }

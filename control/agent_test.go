@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -80,9 +81,28 @@ func startTest(t *testing.T, cfg *Config, dev *fakeDevices) *Agent {
 	return a
 }
 
+// checkGoroutineLeak fails the test if, once it ends, more goroutines run
+// than when it began (wireguard-go's goroutineLeakCheck, by count).
+func checkGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines: %d before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
 func TestAgentLifecycle(t *testing.T) {
+	checkGoroutineLeak(t)
 	dev := &fakeDevices{}
 	cfg := testConfig(t, "c0", "tap220")
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	a := startTest(t, cfg, dev)
 
 	fi, err := os.Stat(cfg.Control.Socket)

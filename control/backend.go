@@ -168,7 +168,14 @@ func (a *Agent) FDBFlush(_ context.Context, r FDBFlushRequest) (FlushReply, erro
 		f.Port = id
 	}
 	n := a.fdb.Flush(f)
-	a.log.Info("FDB flushed", "count", n, "vlan", r.VLAN, "port", r.Port)
+	attrs := []any{"count", n}
+	if r.VLAN != nil {
+		attrs = append(attrs, "vlan", *r.VLAN)
+	}
+	if r.Port != "" {
+		attrs = append(attrs, "port", r.Port)
+	}
+	a.log.Info("FDB flushed", attrs...)
 	return FlushReply{Flushed: n}, nil
 }
 

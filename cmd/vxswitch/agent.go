@@ -56,6 +56,7 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 		return err
 	}
 	<-ctx.Done()
+	stop() // a second signal now kills at once, as without a handler
 	log.Info("stopping", "reason", context.Cause(ctx))
 	return ag.Close()
 }

@@ -51,7 +51,11 @@ func printShow(w io.Writer, r control.ShowReply) error {
 		if netns == "" {
 			netns = "-"
 		}
-		fmt.Fprintf(tw, " %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Type, p.VLANMode, tag, trunks, p.MTU, p.State, netns)
+		mtu := "-" // a system port whose MTU the switch does not set
+		if p.MTU > 0 {
+			mtu = fmt.Sprint(p.MTU)
+		}
+		fmt.Fprintf(tw, " %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Type, p.VLANMode, tag, trunks, mtu, p.State, netns)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
