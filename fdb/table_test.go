@@ -3,6 +3,7 @@ package fdb
 import (
 	"log/slog"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -226,8 +227,8 @@ func TestLookup(t *testing.T) {
 func TestMoveLog(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		moves int   // moves of one MAC between ports 1 and 2, all at now
-		now   int64 // then one more move at this time
+		moves int   // moves of one MAC between ports 1 and 2, all at 1 s
+		now   int64 // then one more move at this time (-1: at 0.5 s)
 		want  []string
 	}{{
 		name:  "one move",
@@ -237,6 +238,14 @@ func TestMoveLog(t *testing.T) {
 		name:  "tunnel move carries the VTEPs",
 		moves: -1,
 		want:  []string{"fdb: MAC moved mac=02:00:00:00:00:01 vlan=7 from=9 to=9 from_vtep=192.0.2.1 to_vtep=192.0.2.2"},
+	}, {
+		name:  "a batch from the previous second counts against the current one",
+		moves: 10,
+		now:   -1,
+		want: repeat(5, []string{
+			"fdb: MAC moved mac=02:00:00:00:00:01 vlan=7 from=1 to=2",
+			"fdb: MAC moved mac=02:00:00:00:00:01 vlan=7 from=2 to=1",
+		}),
 	}, {
 		name:  "at most 10 lines a second, then the count of those not logged",
 		moves: 25,
@@ -253,12 +262,15 @@ func TestMoveLog(t *testing.T) {
 				tb.Learn(key(7, 1), tun(9, "192.0.2.1"), 0)
 				tb.Learn(key(7, 1), tun(9, "192.0.2.2"), 0)
 			} else {
-				tb.Learn(key(7, 1), port(1), 0)
+				tb.Learn(key(7, 1), port(1), sec)
 				for i := range tc.moves {
-					tb.LearnBatch([]LearnReq{{Key: key(7, 1), Dest: port(PortID(2 - i%2))}}, 0)
+					tb.LearnBatch([]LearnReq{{Key: key(7, 1), Dest: port(PortID(2 - i%2))}}, sec)
 				}
-				if tc.now > 0 {
-					tb.Learn(key(7, 1), port(PortID(2-tc.moves%2)), tc.now)
+				switch {
+				case tc.now > 0:
+					tb.Learn(key(7, 1), port(PortID(2-tc.moves%2)), sec+tc.now)
+				case tc.now < 0:
+					tb.Learn(key(7, 1), port(PortID(2-tc.moves%2)), sec/2)
 				}
 			}
 			if !reflect.DeepEqual(rec.lines, tc.want) {
@@ -274,4 +286,57 @@ func repeat(n int, s []string) []string {
 		out = append(out, s...)
 	}
 	return out
+}
+
+// TestConcurrent runs the hot path (read-locked batches, then LearnBatch)
+// from several goroutines alongside control calls, for the race detector,
+// and checks the table's structure afterwards.
+func TestConcurrent(t *testing.T) {
+	tb := New(Config{Size: 256})
+	tb.SetPortLimit(3, 20)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			var reqs []LearnReq
+			for round := range 200 {
+				now := int64(round) * sec / 10
+				reqs = reqs[:0]
+				tb.BeginRead()
+				for i := range 64 {
+					k := key(uint16(i%3), (g*7919+round*64+i)%512)
+					d := benchDests[(g+i)%len(benchDests)]
+					tb.LookupLocked(k)
+					if tb.NeedsLearn(k, d, now) {
+						reqs = append(reqs, LearnReq{Key: k, Dest: d})
+					}
+				}
+				tb.EndRead()
+				tb.LearnBatch(reqs, now)
+			}
+		})
+	}
+	wg.Go(func() {
+		for round := range 200 {
+			now := int64(round) * sec / 10
+			switch round % 5 {
+			case 0:
+				tb.Age(now)
+			case 1:
+				tb.Flush(Filter{HasVLAN: true, VLAN: 1, Port: NoPort})
+			case 2:
+				_ = tb.AddStatic(key(0, round), port(2))
+			case 3:
+				tb.PurgeVTEP(benchDests[8+round%8].VTEP)
+			case 4:
+				tb.Entries(nil)
+				tb.Stats()
+				tb.PortStats(3)
+			}
+		}
+	})
+	wg.Wait()
+	checkInvariants(t, tb)
+	if st := tb.Stats(); st.Learned == 0 || st.Entries > 256 {
+		t.Errorf("stats after the run: %+v", st)
+	}
 }
