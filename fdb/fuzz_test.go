@@ -99,6 +99,8 @@ func fuzzOp(t *testing.T, tb *Table, m *model, r *fuzzReader, now *int64) string
 			m.removeIf(func(_ Key, e *modelEntry) bool { return a.IsValid() && e.d.VTEP == a }))
 	case 8:
 		p := r.port()
+		delete(m.limit, p)
+		delete(m.portMoves, p)
 		return checkCount(t, fmt.Sprintf("PurgePort(%d)", p), tb.PurgePort(p),
 			m.removeIf(func(_ Key, e *modelEntry) bool { return e.d.Port == p }))
 	case 9:

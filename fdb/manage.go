@@ -85,14 +85,19 @@ func (t *Table) PurgeVTEP(vtep netip.Addr) int {
 	return t.removeIf(func(n *node) bool { return n.vtep == i })
 }
 
-// PurgePort removes every entry, static ones too, on port p; the port is
-// being deleted. Its mac-limit and move count are kept: a port added again
-// under the same PortID should be set up afresh (SetPortLimit).
+// PurgePort removes every entry, static ones too, on port p, and resets
+// p's mac-limit and move count: p is being deleted, and a port added later
+// under the same PortID starts afresh. Table-wide Stats keep their counts.
 func (t *Table) PurgePort(p PortID) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pi := t.portOf(p)
-	if pi == 0 || t.ports[pi].learned+t.ports[pi].static == 0 {
+	if pi == 0 {
+		return 0
+	}
+	ps := &t.ports[pi]
+	ps.limit, ps.moves = 0, 0
+	if ps.learned+ps.static == 0 {
 		return 0
 	}
 	return t.removeIf(func(n *node) bool { return n.port == p })

@@ -99,6 +99,24 @@ func TestPurge(t *testing.T) {
 	}
 }
 
+func TestPurgePortResetsPort(t *testing.T) {
+	tb := New(Config{Size: 16})
+	tb.SetPortLimit(1, 1)
+	tb.Learn(key(7, 1), port(2), 1*sec)
+	tb.Learn(key(7, 1), port(1), 2*sec) // a move onto port 1
+	tb.PurgePort(1)
+	// A new port under PortID 1: no limit, no moves.
+	tb.Learn(key(7, 2), port(1), 3*sec)
+	tb.Learn(key(7, 3), port(1), 3*sec)
+	checkInvariants(t, tb)
+	if got, want := tb.PortStats(1), (PortStats{Entries: 2}); got != want {
+		t.Errorf("PortStats(1) after purge and two learns = %+v, want %+v", got, want)
+	}
+	if got := tb.Stats().Moves; got != 1 {
+		t.Errorf("Stats().Moves = %d, want 1 (table-wide counts stay)", got)
+	}
+}
+
 func TestPurgeVTEPFreesSlot(t *testing.T) {
 	tb := flushSetup()
 	tb.PurgeVTEP(netip.MustParseAddr("192.0.2.1"))
