@@ -56,6 +56,7 @@ type config struct {
 	duration     time.Duration
 	pings        int
 	ipv6Underlay bool
+	waitIdle     time.Duration
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "results file to update (empty: print only)")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "length of one pps or TCP run")
 	flag.IntVar(&c.pings, "pings", 200, "pings per ping run (10 ms apart)")
+	flag.DurationVar(&c.waitIdle, "wait-idle", 20*time.Second, "before each run, wait up to this long for the CPUs to be under 25% busy (0: do not wait)")
 	flag.BoolVar(&c.ipv6Underlay, "ipv6-underlay", false, "carry the tunnel over IPv6 (2001:db8:220::/64)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -268,6 +270,9 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 	var notes noteSet
 	for i := 1; i <= c.runs && l.Context().Err() == nil; i++ {
 		fmt.Printf("   %s %s run %d/%d: ", name, m, i, c.runs)
+		if busy := waitIdle(c.waitIdle); busy >= 0.25 {
+			notes.add(i, fmt.Sprintf("CPUs were %.0f%% busy with other work", 100*busy))
+		}
 		switch m {
 		case "pps", "local-pps":
 			r, err := measure.PPS(l, src, dst, c.duration)
