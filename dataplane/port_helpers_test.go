@@ -18,8 +18,9 @@ import (
 	"github.com/vxswitch/vxswitch/internal/testutil"
 )
 
-// Tests in this file and port_*_test.go need root (netns, veth, TAP); the
-// pure ones (VLAN insertion, aux data) are in port_vlan_test.go.
+// Helpers for the port tests (ports_test.go, port_tap_test.go,
+// port_bench_test.go), which need root for netns, veth and TAP. Their
+// names start with "pt" so they do not collide with the pipeline's tests.
 
 // ptEtherType is the IEEE local experimental EtherType: nothing in a
 // test namespace sends it, so test frames are easy to pick out.
