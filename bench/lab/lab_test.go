@@ -69,19 +69,31 @@ func assertClean(t *testing.T, prefix string, before []string) {
 	}
 }
 
-// TestKernelTwoHosts builds the classic lab with the kernel contender,
-// pings across the kernel vxlan tunnel (IPv4, IPv6, a 1472-byte DF ping at
-// MTU 1500) and checks that Close leaves nothing behind.
+// TestKernelTwoHosts builds the classic lab with the kernel contender
+// over an IPv4 and an IPv6 underlay, pings across the kernel vxlan tunnel
+// (IPv4, IPv6, the SVI, a 1472-byte DF ping at MTU 1500) and checks that
+// Close leaves nothing behind.
 func TestKernelTwoHosts(t *testing.T) {
 	testutil.RequireRoot(t)
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv6-underlay=%v", v6), func(t *testing.T) {
+			testKernelTwoHosts(t, v6)
+		})
+	}
+}
+
+func testKernelTwoHosts(t *testing.T, v6 bool) {
 	before := rootLinks(t)
 	l := lab.ForTest(t)
-	top, err := lab.Build(l, lab.Kernel{}, lab.Options{})
+	top, err := lab.Build(l, lab.Kernel{}, lab.Options{IPv6Underlay: v6})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(top.Hosts) != 2 || len(l.Namespaces()) != 4 {
 		t.Fatalf("got %d hosts and namespaces %v, want 2 hosts and 4 namespaces", len(top.Hosts), l.Namespaces())
+	}
+	if got := top.Hosts[1].Underlay.Addr().Is6(); got != v6 {
+		t.Fatalf("green's underlay %s, want IPv6 %v", top.Hosts[1].Underlay, v6)
 	}
 	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
 	for _, dst := range []string{green.Addr4.Addr().String(), green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
@@ -92,7 +104,7 @@ func TestKernelTwoHosts(t *testing.T) {
 	if out, err := blue.Ping(green.Addr4.Addr(), 1, "-M", "do", "-s", "1472"); err != nil {
 		t.Errorf("DF ping at the overlay MTU: %v\n%s", err, out)
 	}
-	// Traffic really crossed the tunnel: the underlay carried VXLAN.
+	// Traffic really crossed the tunnel.
 	out, err := l.Exec(top.Hosts[0].NS, "cat", "/sys/class/net/vx0/statistics/tx_packets")
 	if n, _ := strconv.Atoi(strings.TrimSpace(out)); err != nil || n == 0 {
 		t.Errorf("vx0 on blue sent %q packets (%v), want some", out, err)

@@ -255,9 +255,13 @@ func runTopology(ls *labs, c config, ct lab.Contender, tp topology, ms []string,
 		return skipped(env, ct.Name(), ms, "could not start: "+firstLine(err.Error())), err
 	}
 	fmt.Printf("   ready in %.1fs\n", time.Since(start).Seconds())
+	name := ct.Name()
+	if c.ipv6Underlay {
+		name += " (IPv6 underlay)"
+	}
 	var out []Entry
 	for _, m := range ms {
-		out = append(out, measureMetric(l, c, ct.Name(), top, m, env)...)
+		out = append(out, measureMetric(l, c, name, top, m, env)...)
 	}
 	return out, nil
 }
