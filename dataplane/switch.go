@@ -119,6 +119,9 @@ func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
 	if err != nil {
 		return fdb.NoPort, err
 	}
+	if pc.MTU == 0 && pc.Type == PortSystem {
+		pc.MTU = linkMTU(pc.Name) // egress limit: the interface's own MTU
+	}
 	id := s.freeIDLocked()
 	p := &port{id: id, cfg: pc, dev: dev, done: make(chan struct{})}
 	p.up.Store(true)

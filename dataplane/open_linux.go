@@ -1,0 +1,44 @@
+package dataplane
+
+import (
+	"fmt"
+	"net"
+)
+
+// OpenDevice opens the device behind a port: for an internal port it
+// creates the TAP, then sets its MTU, moves its kernel side into the
+// namespace and adds the addresses; for a system port it attaches an
+// AF_PACKET socket to the existing interface.
+func OpenDevice(pc PortConfig) (Port, error) {
+	switch pc.Type {
+	case PortInternal:
+		dev, err := OpenInternal(pc.Name, InternalOptions{MTU: pc.MTU})
+		if err != nil {
+			return nil, err
+		}
+		if err := SetupInternalLink(pc.Name, pc.MTU, pc.NetNS, pc.Addresses); err != nil {
+			dev.Close()
+			return nil, err
+		}
+		return dev, nil
+	case PortSystem:
+		if pc.MTU > 0 {
+			if err := setMTU(pc.Name, pc.MTU); err != nil {
+				return nil, fmt.Errorf("system port %q: %w", pc.Name, err)
+			}
+		}
+		return OpenSystem(pc.Name, SystemOptions{})
+	}
+	return nil, fmt.Errorf("port %q: type %q: want internal or system", pc.Name, pc.Type)
+}
+
+// linkMTU reads an interface's MTU in the agent's namespace; 0 if unknown.
+func linkMTU(name string) int {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0
+	}
+	return ifi.MTU
+}
+
+var defaultOpen = OpenDevice
