@@ -3,7 +3,6 @@ package control
 import (
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -131,19 +130,6 @@ func (p *parser) ports(key string, n *yaml.Node) {
 		}
 		p.cfg.Ports = append(p.cfg.Ports, pc)
 	})
-}
-
-// netnsPath turns a namespace name as `ip netns` knows it into its path.
-func netnsPath(s string) (string, error) {
-	switch {
-	case s == "":
-		return "", fmt.Errorf("must not be empty")
-	case !strings.Contains(s, "/"):
-		return "/run/netns/" + s, nil
-	case !filepath.IsAbs(s):
-		return "", fmt.Errorf("netns %q: want a name (blue-c0) or an absolute path (/run/netns/blue-c0)", s)
-	}
-	return filepath.Clean(s), nil
 }
 
 func (p *parser) vni(n *yaml.Node, key string) (uint32, bool) {
