@@ -46,14 +46,6 @@ func removeLinksAtEnd(t *testing.T, names ...string) {
 	})
 }
 
-// skipIfNoDevices skips while the dataplane has no device layer yet
-// (dataplane/open_tmp.go); once devices exist this never triggers.
-func skipIfNoDevices(t *testing.T, stderr string) {
-	if strings.Contains(stderr, "no device support") {
-		t.Skip("dataplane device support (OpenDevice) is not wired in yet: " + strings.TrimSpace(stderr))
-	}
-}
-
 func TestAgentBinaryRoot(t *testing.T) {
 	testutil.RequireRoot(t)
 	bin := buildBinary(t)
@@ -103,7 +95,6 @@ control:
 		}
 		select {
 		case err := <-exited:
-			skipIfNoDevices(t, logs.String())
 			t.Fatalf("agent exited early: %v\n%s", err, logs.String())
 		default:
 		}
@@ -198,7 +189,6 @@ func TestAgentBinaryFailedStartRoot(t *testing.T) {
 			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 				t.Errorf("agent: %v, want exit status 1", err)
 			}
-			skipIfNoDevices(t, stderr.String())
 			if !tt.says.MatchString(stderr.String()) {
 				t.Errorf("stderr does not match %s:\n%s", tt.says, stderr.String())
 			}
