@@ -3,6 +3,8 @@ package dataplane
 import (
 	"fmt"
 	"net"
+
+	"github.com/vishvananda/netlink"
 )
 
 // OpenDevice opens the device behind a port: for an internal port it
@@ -27,9 +29,29 @@ func OpenDevice(pc PortConfig) (Port, error) {
 				return nil, fmt.Errorf("system port %q: %w", pc.Name, err)
 			}
 		}
-		return OpenSystem(pc.Name, SystemOptions{})
+		dev, err := OpenSystem(pc.Name, SystemOptions{})
+		if err != nil {
+			return nil, err
+		}
+		// Like Open vSwitch, bring the interface up: a port is for traffic.
+		if err := setUp(pc.Name); err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("system port %q: %w", pc.Name, err)
+		}
+		return dev, nil
 	}
 	return nil, fmt.Errorf("port %q: type %q: want internal or system", pc.Name, pc.Type)
+}
+
+func setUp(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find link: %w", err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	return nil
 }
 
 // linkMTU reads an interface's MTU in the agent's namespace; 0 if unknown.
