@@ -207,10 +207,33 @@ func (g *Gossip) Join(seeds []string) (int, error) {
 	}
 	n, err := g.ml.Join(seeds)
 	if err != nil {
-		return n, fmt.Errorf("gossip: join %v: %w", seeds, err)
+		return n, fmt.Errorf("gossip: join %v: %w", seeds, flatten(err))
 	}
 	return n, nil
 }
+
+// flatten turns memberlist's multi-line go-multierror ("1 error
+// occurred:\n\t* ...") into one line for the log; errors.Is still sees
+// the parts.
+func flatten(err error) error {
+	w, ok := err.(interface{ WrappedErrors() []error })
+	if !ok {
+		return err
+	}
+	return joinedErrors(w.WrappedErrors())
+}
+
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
 
 // Leave tells the others this node is leaving, so they report it StateLeft
 // rather than StateFailed, and waits up to timeout (<= 0: BroadcastTimeout)
@@ -327,6 +350,7 @@ func (g *Gossip) joinLoop() {
 		wait := idleCheck
 		if g.ml.NumMembers() <= 1 {
 			n, err := g.ml.Join(g.cfg.Join)
+			err = flatten(err)
 			select {
 			case <-g.done:
 				return

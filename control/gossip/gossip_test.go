@@ -152,10 +152,11 @@ func TestWrongKey(t *testing.T) {
 		name            string
 		seedKey, joiner string
 		seedLog         string // the seed's log says why
+		joinErr         string // and so do the joiner's Join error and log
 	}{
-		{"different keys", k1, k2, "no installed keys could decrypt the message"},
-		{"joiner without key", k1, "", "encryption is configured but remote state is not encrypted"},
-		{"seed without key", "", k1, "remote state is encrypted and encryption is not configured"},
+		{"different keys", k1, k2, "no installed keys could decrypt the message", "no installed keys could decrypt the message"},
+		{"joiner without key", k1, "", "encryption is configured but remote state is not encrypted", "remote state is encrypted and encryption is not configured"},
+		{"seed without key", "", k1, "remote state is encrypted and encryption is not configured", "encryption is configured but remote state is not encrypted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,16 +169,14 @@ func TestWrongKey(t *testing.T) {
 			joiner := startNode(t, cj)
 
 			// The background join from Config.Join fails, and says why.
-			joiner.logs.waitFor(t, converge, "level=WARN", `msg="join failed; retrying"`, "component=gossip", seed.addr())
+			joiner.logs.waitFor(t, converge, "level=WARN", `msg="join failed; retrying"`, "component=gossip", seed.addr(), tt.joinErr)
 			line := seed.logs.waitFor(t, converge, tt.seedLog)
 			if !strings.Contains(line, "component=gossip") || !strings.Contains(line, "level=ERROR") {
 				t.Errorf("seed log line lacks component=gossip or level=ERROR: %s", line)
 			}
 			// An explicit join fails too.
-			if n, err := joiner.g.Join([]string{seed.addr()}); err == nil {
-				t.Errorf("Join with the wrong key: %d answered, no error", n)
-			} else {
-				t.Logf("Join error: %v", err)
+			if n, err := joiner.g.Join([]string{seed.addr()}); err == nil || !strings.Contains(err.Error(), tt.joinErr) {
+				t.Errorf("Join with the wrong key: %d answered, error %v; want an error containing %q", n, err, tt.joinErr)
 			}
 			for _, p := range []struct{ n, other *node }{{seed, joiner}, {joiner, seed}} {
 				if m, ok := memberNamed(p.n.g.Members(), p.other.name); ok {
