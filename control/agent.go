@@ -12,8 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vxswitch/vxswitch/control/gossip"
 	"github.com/vxswitch/vxswitch/dataplane"
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/overlay"
 )
 
 // Agent is one running switch: its FDB, its ports, the control API on the
@@ -34,8 +36,10 @@ type Agent struct {
 	stopAge chan struct{}
 	wg      sync.WaitGroup // ageLoop and the HTTP servers' Serve
 
-	// Hooks for gossip, set by startGossip before the API starts and not
-	// changed after. Nil without gossip.
+	// The tunnel and gossip, set by startTunnel and startGossip before
+	// the API starts and not changed after. Nil without them.
+	tunnel  *overlay.Endpoint
+	gossip  *gossip.Gossip
 	members func() []MemberInfo
 	vteps   func() []VTEPInfo
 
@@ -136,23 +140,6 @@ func (a *Agent) addPort(pc dataplane.PortConfig) error {
 		}
 		return err
 	}
-	return nil
-}
-
-// startTunnel attaches the VXLAN endpoint of the vxlan section.
-//
-// TODO(lead): open the overlay endpoint (cfg.VXLAN: Local, Port, TTL, DF,
-// SrcPortMin/Max, Accept), add cfg.VXLAN.Remotes as static VTEPs for the
-// VNIs the bridge carries, attach it with a.sw.SetTunnel(t,
-// dataplane.TunnelConfig{VNIs: VNI, TrunkVNI, HasTrunkVNI}), warn when the
-// underlay MTU cannot carry the largest port MTU plus 50/70 bytes, and set
-// a.vteps so that show lists static and gossip VTEPs. Close is already
-// covered: Switch.Close closes the tunnel.
-func (a *Agent) startTunnel() error {
-	if !a.cfg.VXLAN.Enabled {
-		return nil
-	}
-	a.log.Warn("vxlan section parsed but the tunnel is not wired into the agent yet")
 	return nil
 }
 

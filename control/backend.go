@@ -191,6 +191,7 @@ func (a *Agent) PortAdd(_ context.Context, r PortAddRequest) error {
 		}
 		return err
 	}
+	a.vnisChanged()
 	return nil
 }
 
@@ -205,6 +206,7 @@ func (a *Agent) PortDel(_ context.Context, name string) error {
 		}
 		return err
 	}
+	a.vnisChanged()
 	return nil
 }
 
@@ -230,6 +232,7 @@ func (a *Agent) statsNow() StatsReply {
 		r.Ports = append(r.Ports, PortStats{Name: ps.Config.Name, PortCounters: ps.Counters, FDB: a.fdb.PortStats(ps.ID)})
 	}
 	if tc, ok := a.sw.TunnelStats(); ok {
+		a.tunnelCounters(&tc)
 		r.Tunnel = &tc
 	}
 	return r
