@@ -9,9 +9,9 @@ import (
 // Member states, as in Member.State.
 const (
 	StateAlive   = "alive"
-	StateSuspect = "suspect"
-	StateFailed  = "failed" // stopped answering probes and did not leave
-	StateLeft    = "left"   // said goodbye (Leave or Close)
+	StateSuspect = "suspect" // not produced with memberlist v0.7.0; see Members
+	StateFailed  = "failed"  // stopped answering probes and did not leave
+	StateLeft    = "left"    // said goodbye (Leave or Close)
 )
 
 // A Member is one gossip member as this node sees it.

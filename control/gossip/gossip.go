@@ -1,7 +1,6 @@
 package gossip
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -212,29 +211,6 @@ func (g *Gossip) Join(seeds []string) (int, error) {
 	return n, nil
 }
 
-// flatten turns memberlist's multi-line go-multierror ("1 error
-// occurred:\n\t* ...") into one line for the log; errors.Is still sees
-// the parts.
-func flatten(err error) error {
-	w, ok := err.(interface{ WrappedErrors() []error })
-	if !ok {
-		return err
-	}
-	return joinedErrors(w.WrappedErrors())
-}
-
-type joinedErrors []error
-
-func (e joinedErrors) Error() string {
-	msgs := make([]string, len(e))
-	for i, err := range e {
-		msgs[i] = err.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-func (e joinedErrors) Unwrap() []error { return e }
-
 // Leave tells the others this node is leaving, so they report it StateLeft
 // rather than StateFailed, and waits up to timeout (<= 0: BroadcastTimeout)
 // for that to go out. The node keeps answering probes until Shutdown.
@@ -325,136 +301,3 @@ func (g *Gossip) eventLoop(d *dispatcher) {
 		}
 	}
 }
-
-// joinLoop joins Config.Join whenever this node is alone: at start, and
-// again if every other member goes away, until Leave or Shutdown.
-func (g *Gossip) joinLoop() {
-	const (
-		minBackoff = time.Second
-		maxBackoff = 30 * time.Second
-		idleCheck  = 10 * time.Second // how soon "alone again" is noticed
-	)
-	backoff := minBackoff
-	failing, joined := false, false
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.done:
-			return
-		case <-t.C:
-		}
-		if g.left.Load() {
-			return
-		}
-		wait := idleCheck
-		if g.ml.NumMembers() <= 1 {
-			n, err := g.ml.Join(g.cfg.Join)
-			err = flatten(err)
-			select {
-			case <-g.done:
-				return
-			default:
-			}
-			switch {
-			case err != nil:
-				level := slog.LevelWarn // first failure of a streak; then quieter
-				if failing {
-					level = slog.LevelDebug
-				}
-				g.log.Log(context.Background(), level, "join failed; retrying", "seeds", g.cfg.Join, "retry_in", backoff, "err", err)
-				failing, wait = true, backoff
-				backoff = min(2*backoff, maxBackoff)
-			case failing || !joined:
-				g.log.Info("joined", "seeds", g.cfg.Join, "answered", n)
-				fallthrough
-			default:
-				failing, joined, backoff = false, true, minBackoff
-			}
-		}
-		t.Reset(wait)
-	}
-}
-
-// member converts a memberlist node; it copies everything it keeps.
-// flags are the metaFlag bits of the node's metadata.
-func member(n *memberlist.Node, state string) (m Member, flags byte) {
-	m = Member{Name: n.Name, State: state}
-	if a, ok := netip.AddrFromSlice(n.Addr); ok {
-		m.Addr = netip.AddrPortFrom(a.Unmap(), n.Port)
-	}
-	m.Meta, flags, m.MetaErr = decodeMeta(n.Meta)
-	return m, flags
-}
-
-func stateOf(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateSuspect:
-		return StateSuspect
-	case memberlist.StateDead:
-		return StateFailed
-	case memberlist.StateLeft:
-		return StateLeft
-	default:
-		return StateAlive
-	}
-}
-
-// eventDelegate receives memberlist's membership callbacks. They run with
-// memberlist's node lock held, so they must not block or call memberlist:
-// they copy the node and hand it to the queue.
-type eventDelegate Gossip
-
-var _ memberlist.EventDelegate = (*eventDelegate)(nil)
-
-func (e *eventDelegate) NotifyJoin(n *memberlist.Node)   { e.arrive(n) }
-func (e *eventDelegate) NotifyUpdate(n *memberlist.Node) { e.arrive(n) }
-
-func (e *eventDelegate) arrive(n *memberlist.Node) {
-	g := (*Gossip)(e)
-	if n.Name == g.name {
-		return
-	}
-	m, _ := member(n, stateOf(n.State))
-	g.mu.Lock()
-	delete(g.departed, n.Name)
-	g.live[n.Name] = m
-	g.mu.Unlock()
-	g.q.push(m.clone(), false)
-}
-
-func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
-	g := (*Gossip)(e)
-	if n.Name == g.name {
-		return
-	}
-	m, flags := member(n, StateFailed)
-	if n.State == memberlist.StateLeft || flags&flagLeaving != 0 {
-		m.State = StateLeft
-	}
-	g.mu.Lock()
-	g.pruneLocked()
-	delete(g.live, n.Name)
-	g.departed[n.Name] = departure{m: m, at: g.now()}
-	g.mu.Unlock()
-	g.q.push(m.clone(), true)
-}
-
-// metaDelegate gives memberlist our metadata; the rest of
-// memberlist.Delegate (user messages, state exchange) is unused.
-type metaDelegate Gossip
-
-var _ memberlist.Delegate = (*metaDelegate)(nil)
-
-func (d *metaDelegate) NodeMeta(limit int) []byte {
-	b := *(*Gossip)(d).metaBytes.Load()
-	if len(b) > limit { // cannot happen: encodeMeta stays under MetaMaxSize
-		return nil
-	}
-	return b
-}
-
-func (*metaDelegate) NotifyMsg([]byte)                  {}
-func (*metaDelegate) GetBroadcasts(_, _ int) [][]byte   { return nil }
-func (*metaDelegate) LocalState(bool) []byte            { return nil }
-func (*metaDelegate) MergeRemoteState(_ []byte, _ bool) {}
