@@ -143,25 +143,6 @@ func (a *Agent) addPort(pc dataplane.PortConfig) error {
 	return nil
 }
 
-// startGossip joins the gossip cluster of the gossip section.
-//
-// TODO(lead): create the control/gossip member (cfg.Gossip: Bind,
-// Advertise, Join, KeyFile; VTEP cfg.VXLAN.Local:Port; VNIs a.sw.VNIs()),
-// feed joins/leaves into the tunnel's VTEP table and a.fdb.PurgeVTEP, and
-// set a.members (and a.vteps). Its Leave+Shutdown belongs in stopGossip.
-func (a *Agent) startGossip() error {
-	if !a.cfg.Gossip.Enabled {
-		return nil
-	}
-	a.log.Warn("gossip section parsed but gossip is not wired into the agent yet")
-	return nil
-}
-
-// stopGossip leaves the cluster; Close calls it before closing the switch.
-//
-// TODO(lead): Leave (bounded by a timeout) then Shutdown.
-func (a *Agent) stopGossip() error { return nil }
-
 func (a *Agent) serve(srv *http.Server, ln net.Listener, what string) {
 	a.wg.Add(1)
 	go func() {
