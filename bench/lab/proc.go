@@ -38,7 +38,7 @@ func (l *Lab) Start(ns string, args ...string) (*Proc, error) {
 	l.nprocs++
 	n := l.nprocs
 	l.mu.Unlock()
-	name := filepath.Base(args[0])
+	name := progName(args)
 	argv := nsArgs(ns, args)
 	p := &Proc{
 		Name: name,
@@ -76,6 +76,17 @@ func (l *Lab) Start(ns string, args ...string) (*Proc, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// progName names a command for messages and log files: the program's
+// base name, looking past an `env VAR=value ...` prefix.
+func progName(args []string) string {
+	i := 0
+	if filepath.Base(args[0]) == "env" {
+		for i = 1; i < len(args)-1 && strings.Contains(args[i], "="); i++ {
+		}
+	}
+	return filepath.Base(args[i])
 }
 
 // Pid returns the process ID.
