@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build vxswitch: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// A race-built program sleeps 1 s before it exits (GORACE
+	// atexit_sleep_ms, default 1000), which every CLI call would pay.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
