@@ -148,21 +148,30 @@ func pingAll(t *testing.T, l *lab.Lab, pairs []pingPair, extra ...string) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			if err := ping(l, p.from.ns, p.to.addr.String(), extra...); err != nil {
-				t.Errorf("%s -> %s (%s) %s: %v", p.from.name, p.to.name, p.to.addr, strings.Join(extra, " "), err)
+				t.Errorf("%s -> %s (%s): %v", p.from.name, p.to.name, p.to.addr, err)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// mustFail checks that from cannot reach to (one ping, after flushing
-// from's neighbour cache so that ARP has to cross the switch again).
-func mustFail(t *testing.T, l *lab.Lab, from, to pingEnd) {
+// noneReach checks that no pair gets through: one ping each, all at once,
+// after flushing the senders' neighbour caches so that ARP has to cross
+// the switch again.
+func noneReach(t *testing.T, l *lab.Lab, pairs []pingPair) {
 	t.Helper()
-	_, _ = l.Exec(from.ns, "ip", "neigh", "flush", "all")
-	if out, err := l.Exec(from.ns, "ping", "-n", "-c", "1", "-W", "1", to.addr.String()); err == nil {
-		t.Errorf("%s reached %s (%s), which it must not:\n%s", from.name, to.name, to.addr, out)
+	for _, p := range pairs {
+		_, _ = l.Exec(p.from.ns, "ip", "neigh", "flush", "all")
 	}
+	var wg sync.WaitGroup
+	for _, p := range pairs {
+		wg.Go(func() {
+			if out, err := l.Exec(p.from.ns, "ping", "-n", "-c", "1", "-W", "1", p.to.addr.String()); err == nil {
+				t.Errorf("%s reached %s (%s), which it must not:\n%s", p.from.name, p.to.name, p.to.addr, out)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func fdbEntry(es []controlFDB, mac string, vlan uint16) (controlFDB, bool) {
@@ -210,5 +219,98 @@ func quiet(t *testing.T, l *lab.Lab, ns string) {
 	t.Helper()
 	if _, err := l.Exec(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVNIIsolation maps VLAN 7 to VNI 7007 and VLAN 8 to VNI 8008. On each
+// host c0 is on VLAN 7 and c1 on VLAN 8, all four in 192.0.2.0/24, so ARP
+// would cross if isolation broke.
+func TestVNIIsolation(t *testing.T) {
+	requireRoot(t)
+	l := lab.ForTest(t)
+	top, err := lab.TwoHosts(l, lab.Options{Containers: 2, Octet: lab.DemoOctet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range top.Containers() {
+		quiet(t, l, c.NS)
+	}
+	var agents []*agent
+	for _, h := range top.Hosts {
+		cfg := overlayConfig(top, h, false, true,
+			[]portSpec{{h.Containers[0], 7}, {h.Containers[1], 8}},
+			fmt.Sprintf("  vni: {7: 7007, 8: 8008}\n  remotes: [%q]\n", h.Peers[0]))
+		agents = append(agents, startAgent(t, l, h.NS, h.Name, cfg))
+	}
+	var caps []*vxlanCapture
+	for _, h := range top.Hosts {
+		c, err := captureVXLAN(h.NS, lab.UnderlayIf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caps = append(caps, c)
+	}
+	blue, green := top.Hosts[0], top.Hosts[1]
+	b7, b8 := ctrEnd(blue.Containers[0], "4"), ctrEnd(blue.Containers[1], "4")
+	g7, g8 := ctrEnd(green.Containers[0], "4"), ctrEnd(green.Containers[1], "4")
+
+	t.Run("VLAN 7 talks, VLAN 8 hears nothing", func(t *testing.T) {
+		type count struct {
+			tx uint64
+			rx string
+		}
+		before := map[string]count{}
+		for i, h := range top.Hosts {
+			c := h.Containers[1]
+			before[h.Name] = count{agents[i].txPackets(t, c.Name), sysCounter(t, l, c.NS, c.IfName, "rx_packets")}
+		}
+		pingAll(t, l, []pingPair{{b7, g7}, {g7, b7}})
+		noneReach(t, l, []pingPair{{b7, b8}, {b7, g8}, {g7, g8}, {g7, b8}})
+		for i, h := range top.Hosts {
+			c := h.Containers[1]
+			now := count{agents[i].txPackets(t, c.Name), sysCounter(t, l, c.NS, c.IfName, "rx_packets")}
+			if now != before[h.Name] {
+				t.Errorf("%s (VLAN 8) got VLAN 7 traffic: switch tx %d -> %d, interface rx_packets %s -> %s",
+					c, before[h.Name].tx, now.tx, before[h.Name].rx, now.rx)
+			}
+		}
+	})
+
+	t.Run("VLAN 8 talks, never to VLAN 7", func(t *testing.T) {
+		pingAll(t, l, []pingPair{{b8, g8}, {g8, b8}})
+		noneReach(t, l, []pingPair{{b8, b7}, {b8, g7}, {g8, g7}, {g8, b7}})
+	})
+
+	t.Run("underlay carries VNIs 7007 and 8008 only", func(t *testing.T) {
+		all := map[uint32]int{}
+		for i, c := range caps {
+			vnis, noI, err := c.Stop()
+			if err != nil {
+				t.Errorf("capture on %s: %v", top.Hosts[i].Name, err)
+			}
+			if noI > 0 {
+				t.Errorf("%d packets to %s without the I flag", noI, top.Hosts[i].Name)
+			}
+			for k, v := range vnis {
+				all[k] += v
+			}
+		}
+		for vni := range all {
+			if vni != 7007 && vni != 8008 {
+				t.Errorf("VNI %d on the underlay; want 7007 and 8008 only:%s", vni, vniList(all))
+			}
+		}
+		for _, vni := range []uint32{7007, 8008} {
+			if all[vni] == 0 {
+				t.Errorf("no packet with VNI %d on the underlay:%s", vni, vniList(all))
+			}
+		}
+		t.Logf("underlay:%s", vniList(all))
+	})
+
+	if t.Failed() {
+		for i, a := range agents {
+			t.Logf("%s agent log:\n%s", top.Hosts[i].Name, readFile(a.proc.Log))
+		}
 	}
 }
