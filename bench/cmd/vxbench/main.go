@@ -275,7 +275,7 @@ func measureMetric(l *lab.Lab, c config, name string, top *lab.Topo, m string, e
 	for i := 1; i <= c.runs && l.Context().Err() == nil; i++ {
 		fmt.Printf("   %s %s run %d/%d: ", name, m, i, c.runs)
 		if busy := waitIdle(c.waitIdle); busy >= 0.25 {
-			notes.add(i, fmt.Sprintf("CPUs were %.0f%% busy with other work", 100*busy))
+			notes.add(i, "CPUs were busy with other work (over 25%) when it began")
 		}
 		switch m {
 		case "pps", "local-pps":
