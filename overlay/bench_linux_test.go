@@ -1,13 +1,16 @@
 package overlay
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
+	"github.com/vxswitch/vxswitch/dataplane"
 	"github.com/vxswitch/vxswitch/internal/mmsg"
 )
 
@@ -33,66 +36,107 @@ import (
 // whole receive stack inside sendmmsg), as FACTS.md's 0.35-0.5 Mpps for
 // raw UDP sendmmsg says; receiving queued datagrams is cheap, and ours
 // beats x/net by 25-50 % while allocating nothing.
-var benchSizes = []int{64, 1500}
+var benchSizes = []int{64, 1400}
 
 const benchBatch = 64
 
 // BenchmarkWriteBatch: encapsulate and send batches of 64 frames over
-// loopback to a socket that never reads (its queue overflows, so the cost
-// is ours and the kernel's send path, not a reader's).
+// loopback to sockets that never read (their queues overflow, so the cost
+// is ours and the kernel's send path, not a reader's). flows=1 is one
+// inner flow (one send socket, e.g. a TCP stream); flows=64 spreads the
+// batch over the send sockets.
 func BenchmarkWriteBatch(b *testing.B) {
 	for _, size := range benchSizes {
 		for _, vteps := range []int{1, 3} {
-			b.Run(fmt.Sprintf("size=%d/vteps=%d", size, vteps), func(b *testing.B) {
-				a := listenEndpoints(b, vnis(7), "127.0.0.1")[0]
-				for i := range vteps {
-					sink, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}), 0)))
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(func() { sink.Close() })
-					_ = sink.SetReadBuffer(1)
-					a.AddVTEP(netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}), sink.LocalAddr().(*net.UDPAddr).AddrPort().Port(), nil, SourceStatic)
-				}
-				tb := floodBatch(b, benchBatch, size, 7, netip.Addr{})
-				b.SetBytes(int64(size * benchBatch * vteps))
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := a.WriteBatch(tb.bufs, tb.offs, tb.meta); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N*benchBatch*vteps)/b.Elapsed().Seconds(), "pkts/s")
-				b.ReportMetric(float64(totalDrops(a))/float64(b.N*benchBatch*vteps), "drops/pkt")
-			})
+			for _, flows := range []int{1, 64} {
+				b.Run(fmt.Sprintf("size=%d/vteps=%d/flows=%d", size, vteps, flows), func(b *testing.B) {
+					benchWrite(b, size, vteps, flows)
+				})
+			}
 		}
 	}
 }
 
+func benchWrite(b *testing.B, size, vteps, flows int) {
+	a := listenEndpoints(b, vnis(7), "127.0.0.1")[0]
+	for i := range vteps {
+		addr := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)})
+		sink, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { sink.Close() })
+		_ = sink.SetReadBuffer(1)
+		a.AddVTEP(addr, sink.LocalAddr().(*net.UDPAddr).AddrPort().Port(), nil, SourceStatic)
+	}
+	var frames [][]byte
+	var meta []dataplane.TunnelMeta
+	for i := range benchBatch {
+		frames = append(frames, testFrame(b, uint16(i%flows), byte(i), size))
+		meta = append(meta, dataplane.TunnelMeta{VNI: 7})
+	}
+	tb := newTxBatch(frames, meta)
+	b.SetBytes(int64(size * benchBatch * vteps))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.WriteBatch(tb.bufs, tb.offs, tb.meta); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch*vteps)/b.Elapsed().Seconds(), "pkts/s")
+	b.ReportMetric(float64(totalDrops(a))/float64(b.N*benchBatch*vteps), "drops/pkt")
+}
+
 // rawBlaster fills a socket's queue with VXLAN packets with sendmmsg, so
-// that receive benchmarks can time the receive side alone.
+// that receive benchmarks can time the receive side alone. With gso set
+// it sends them as UDP_SEGMENT messages (at most 64 datagrams and 64 KiB
+// each), which the kernel hands whole to a receiver with UDP_GRO and
+// splits for any other.
 type rawBlaster struct {
 	conn *net.UDPConn
 	w    *mmsg.Writer
-	n    int
+	n    int // messages
 }
 
-func newRawBlaster(b *testing.B, from netip.Addr, to netip.AddrPort, size, n int) *rawBlaster {
+func newRawBlaster(b *testing.B, from netip.Addr, to netip.AddrPort, size, n int, gso bool) *rawBlaster {
 	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
+	_ = c.SetWriteBuffer(4 << 20)
 	rc, err := c.SyscallConn()
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := mmsg.NewBatch(n, mmsg.Options{Addrs: true})
+	var pkts [][]byte
 	for i := range n {
-		batch.SetBuf(i, vxlanPacket(7, testFrame(b, uint16(i), byte(i), size)))
-		batch.SetAddrPort(i, to)
+		pkts = append(pkts, vxlanPacket(7, testFrame(b, uint16(i), byte(i), size)))
 	}
-	return &rawBlaster{conn: c, w: mmsg.NewWriter(rc, batch), n: n}
+	if !gso {
+		batch := mmsg.NewBatch(n, mmsg.Options{Addrs: true})
+		for i, p := range pkts {
+			batch.SetBuf(i, p)
+			batch.SetAddrPort(i, to)
+		}
+		return &rawBlaster{conn: c, w: mmsg.NewWriter(rc, batch), n: n}
+	}
+	seg := len(pkts[0])
+	per := min(64, 65507/seg)
+	msgs := (n + per - 1) / per
+	batch := mmsg.NewBatch(msgs, mmsg.Options{Addrs: true, Control: unix.CmsgSpace(2)})
+	for m := range msgs {
+		var buf []byte
+		for _, p := range pkts[m*per : min(n, (m+1)*per)] {
+			buf = append(buf, p...)
+		}
+		batch.SetBuf(m, buf)
+		batch.SetAddrPort(m, to)
+		data, space := mmsg.PutCmsg(batch.ControlBuf(m), unix.SOL_UDP, unix.UDP_SEGMENT, 2)
+		binary.NativeEndian.PutUint16(data, uint16(seg))
+		batch.SetControlLen(m, space)
+	}
+	return &rawBlaster{conn: c, w: mmsg.NewWriter(rc, batch), n: msgs}
 }
 
 func (r *rawBlaster) blast(b *testing.B) {
@@ -103,23 +147,31 @@ func (r *rawBlaster) blast(b *testing.B) {
 
 // BenchmarkReadBatch: receive and decapsulate batches of 64 packets that
 // are already queued on the socket (queued with the timer stopped).
+// sender=plain queues 64 datagrams; sender=gso sends them as UDP_SEGMENT
+// messages, which a receiver with UDP_GRO gets coalesced.
 func BenchmarkReadBatch(b *testing.B) {
 	for _, size := range benchSizes {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			e := listenEndpoints(b, vnis(7), "127.0.0.1")[0]
-			bl := newRawBlaster(b, lo2, e.LocalAddr(), size, benchBatch)
-			rb := newRxBatch(benchBatch, 2048)
-			b.SetBytes(int64(size * benchBatch))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				bl.blast(b)
-				b.StartTimer()
-				drain(b, e, rb, benchBatch)
+		for _, gso := range []bool{false, true} {
+			name := fmt.Sprintf("size=%d/sender=plain", size)
+			if gso {
+				name = fmt.Sprintf("size=%d/sender=gso", size)
 			}
-			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "pkts/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				e := listenEndpoints(b, vnis(7), "127.0.0.1")[0]
+				bl := newRawBlaster(b, lo2, e.LocalAddr(), size, benchBatch, gso)
+				rb := newRxBatch(benchBatch, 2048)
+				b.SetBytes(int64(size * benchBatch))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					bl.blast(b)
+					b.StartTimer()
+					drain(b, e, rb, benchBatch)
+				}
+				b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "pkts/s")
+			})
+		}
 	}
 }
 
@@ -134,7 +186,7 @@ func BenchmarkXNetReadBatch(b *testing.B) {
 			}
 			defer c.Close()
 			_ = c.SetReadBuffer(4 << 20)
-			bl := newRawBlaster(b, lo2, c.LocalAddr().(*net.UDPAddr).AddrPort(), size, benchBatch)
+			bl := newRawBlaster(b, lo2, c.LocalAddr().(*net.UDPAddr).AddrPort(), size, benchBatch, false)
 			pc := ipv4.NewPacketConn(c)
 			msgs := make([]ipv4.Message, benchBatch)
 			for i := range msgs {
