@@ -49,6 +49,11 @@ type Config struct {
 	// HashSeed seeds the flow hash of the outer source port; 0 picks a
 	// random seed.
 	HashSeed uint64
+	// NoOffload sends one datagram per message (no UDP_SEGMENT) and
+	// leaves UDP_GRO off on the receive socket: for comparisons, and for
+	// an underlay that mishandles UDP GSO. By default both are on, and
+	// GSO turns itself off if the kernel refuses it.
+	NoOffload bool
 	// Logger receives set-up and table-change messages; nil discards them.
 	Logger *slog.Logger
 }

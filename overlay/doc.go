@@ -7,15 +7,21 @@
 // syscall.RawConn, so the fd stays in Go's netpoller and Close unblocks a
 // reader. Each datagram lands VXLANHdrLen bytes before the caller's
 // offset, so the inner frame is where the caller wants it without a copy.
-// Short packets, packets without the I flag, for a VNI the bridge does not
-// carry, or (accept: members) from an unknown sender are dropped, each
-// under its own DropReason counter.
+// The socket has UDP_GRO on: the kernel may hand over several datagrams
+// of a flow as one message, which ReadBatch splits, copying each
+// datagram into its own buffer (rxSplit). Short packets, packets without
+// the I flag, for a VNI the bridge does not carry, or (accept: members)
+// from an unknown sender are dropped, each datagram under its own
+// DropReason counter.
 //
-// Send: the header is written into the caller's headroom and the same
-// buffer is handed to sendmmsg once per destination (head-end replication
-// without copies). The outer source port comes from a seeded hash of the
-// inner flow, through K send sockets bound to K ports (see txSocket for
-// the trade-off). Sockets are non-blocking; a full socket gets one short
+// Send: the header is written into the caller's headroom. Datagrams are
+// grouped by send socket and destination; consecutive ones of one size
+// go as one UDP_SEGMENT (GSO) message, copied into a staging buffer, and
+// a lone one is handed to sendmmsg from the caller's buffer (txGSO). A
+// flood sends the frames once per destination (head-end replication).
+// The outer source port comes from a seeded hash of the inner flow,
+// through K send sockets bound to K ports (see txSocket for the
+// trade-off). Sockets are non-blocking; a full socket gets one short
 // wait per batch, an unreachable VTEP costs a counter, never a stall.
 //
 // ReadBatch, WriteBatch and the codec do not allocate in steady state;

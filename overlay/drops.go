@@ -88,6 +88,12 @@ type counters struct {
 	rxPackets, rxBytes atomic.Uint64
 	txPackets, txBytes atomic.Uint64
 	drops              [numDropReasons]atomic.Uint64
+
+	// Offload paths (see Stats).
+	txGSOMsgs, txGSODgrams, txPlainDgrams atomic.Uint64
+	rxGROMsgs, rxGRODgrams                atomic.Uint64
+	gsoOff                                atomic.Bool
+	groOn                                 bool // set before the endpoint is shared
 }
 
 // Stats is a snapshot of an endpoint's counters. Bytes count inner frames
@@ -100,6 +106,18 @@ type Stats struct {
 	Drops map[string]uint64
 	// VTEPs holds each known VTEP with its own transmit counters.
 	VTEPs []VTEPInfo
+
+	// Offload paths. TxGSOMessages UDP_SEGMENT messages carried
+	// TxGSODatagrams datagrams; TxPlainDatagrams went one per message.
+	// RxGROMessages received messages held several coalesced datagrams,
+	// RxGRODatagrams in all. Datagrams include flood copies; drops are
+	// not in these.
+	TxGSOMessages, TxGSODatagrams, TxPlainDatagrams uint64
+	RxGROMessages, RxGRODatagrams                   uint64
+	// GSO is false once UDP_SEGMENT failed where plain sends work (the
+	// endpoint then sends one datagram per message); GRO is whether the
+	// receive socket has UDP_GRO on.
+	GSO, GRO bool
 }
 
 func (c *counters) drop(r DropReason, n uint64) {

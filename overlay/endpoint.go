@@ -75,6 +75,14 @@ func (e *Endpoint) Stats() Stats {
 		TxBytes:   e.ctr.txBytes.Load(),
 		Drops:     make(map[string]uint64, numDropReasons),
 		VTEPs:     e.table.vteps(),
+
+		TxGSOMessages:    e.ctr.txGSOMsgs.Load(),
+		TxGSODatagrams:   e.ctr.txGSODgrams.Load(),
+		TxPlainDatagrams: e.ctr.txPlainDgrams.Load(),
+		RxGROMessages:    e.ctr.rxGROMsgs.Load(),
+		RxGRODatagrams:   e.ctr.rxGRODgrams.Load(),
+		GSO:              !e.ctr.gsoOff.Load(),
+		GRO:              e.ctr.groOn,
 	}
 	for _, r := range DropReasons() {
 		s.Drops[r.String()] = e.ctr.drops[r].Load()

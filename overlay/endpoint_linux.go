@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -24,6 +25,21 @@ const (
 	// txSocketRecvBuffer keeps what strays onto a send socket (nothing
 	// reads them) small.
 	txSocketRecvBuffer = 4096
+
+	// rxMaxMsgs bounds the messages of one recvmmsg: each needs a
+	// scratch slot. A larger BatchSize is still filled when messages
+	// carry coalesced datagrams.
+	rxMaxMsgs = 64
+	// rxSlotSize is the room of one received message: the largest UDP
+	// payload (65535 - 8) fits, so a coalesced message is never cut.
+	rxSlotSize = 1 << 16
+	// rxSlotStride puts the slots three cache lines apart beyond 64 KiB,
+	// so that their starts do not all fall into the same cache sets.
+	rxSlotStride = rxSlotSize + 192
+	// rxGROLinger is how many recvmmsg calls without a coalesced message
+	// it takes to go back from receiving into the slots to receiving
+	// into the caller's buffers (see rxSplit).
+	rxGROLinger = 8
 )
 
 // ErrNoHeadroom is returned by ReadBatch when off < VXLANHdrLen: the
@@ -35,9 +51,12 @@ type endpointSys struct {
 	local netip.AddrPort
 	rx    *net.UDPConn
 
-	rxMu sync.Mutex // guards rxB and rxR (ReadBatch scratch)
-	rxB  *mmsg.Batch
-	rxR  *mmsg.Reader
+	rxMu    sync.Mutex // guards rxB, rxR, rxSlots, rxSplit, rxGRO (ReadBatch scratch)
+	rxB     *mmsg.Batch
+	rxR     *mmsg.Reader
+	rxSlots []byte // one rxSlotSize slot per message of rxB, rxSlotStride apart
+	rxSplit rxSplit
+	rxGRO   int // > 0: receive into the slots; counts down calls without GRO
 
 	tx   []txSocket
 	txMu sync.Mutex // guards txs (WriteBatch scratch)
@@ -82,8 +101,18 @@ func Listen(cfg Config) (*Endpoint, error) {
 	if err := setRecvBuffer(rc, rxSocketBuffer); err != nil {
 		cfg.Logger.Warn("vxlan: cannot enlarge the receive buffer", "err", err)
 	}
-	s.rxB = mmsg.NewBatch(cfg.BatchSize, mmsg.Options{Addrs: true})
+	if !cfg.NoOffload {
+		if err := setGRO(rc); err != nil {
+			cfg.Logger.Warn("vxlan: no UDP GRO on the receive socket; receiving datagram by datagram", "err", err)
+		} else {
+			e.ctr.groOn = true
+		}
+	}
+	nmsg := min(cfg.BatchSize, rxMaxMsgs)
+	s.rxB = mmsg.NewBatch(nmsg, mmsg.Options{Iovs: 2, Addrs: true, Control: unix.CmsgSpace(4)})
 	s.rxR = mmsg.NewReader(rc, s.rxB)
+	s.rxSlots = make([]byte, (nmsg-1)*rxSlotStride+rxSlotSize)
+	s.rxSplit.msgs = make([]rxMsg, 0, nmsg)
 
 	s.tx, err = openSendSockets(cfg, network)
 	if err != nil {
@@ -124,14 +153,19 @@ func (e *Endpoint) Close() error {
 	return s.closeErr
 }
 
-// ReadBatch receives up to min(len(bufs), BatchSize()) VXLAN packets with
-// one recvmmsg call each time the socket is readable. Each datagram is
-// received at bufs[i][off-VXLANHdrLen:], so its inner frame lands at
-// bufs[i][off:] with no copy; off must be at least VXLANHdrLen. Packets
-// that are dropped leave a gap that the next good packet closes by a copy
-// into the earlier buffer (only then is anything copied). It blocks until
-// at least one packet passes, and returns net.ErrClosed after Close.
-// It does not allocate. Meant for one goroutine at a time.
+// ReadBatch receives VXLAN packets with one recvmmsg call each time the
+// socket is readable and puts up to min(len(bufs), BatchSize()) inner
+// frames at bufs[i][off:]; off must be at least VXLANHdrLen. It blocks
+// until at least one packet passes, and returns net.ErrClosed after
+// Close. It does not allocate. Meant for one goroutine at a time.
+//
+// With UDP_GRO on, one message may hold several datagrams of a flow,
+// coalesced by the kernel; each is checked, counted and delivered on its
+// own, and those that do not fit this call's buffers are delivered by the
+// next call without a system call. Datagrams are received straight into
+// the caller's buffers (at off-VXLANHdrLen, so the inner frame lands at
+// off without a copy) until coalesced messages show up, then into
+// scratch slots and copied out; see rxSplit for why.
 func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off int) (int, error) {
 	if off < VXLANHdrLen {
 		return 0, ErrNoHeadroom
@@ -143,68 +177,103 @@ func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.Tunnel
 	s := &e.sys
 	s.rxMu.Lock()
 	for {
-		for i := range n {
-			s.rxB.SetBuf(i, bufs[i][off-VXLANHdrLen:])
+		if s.closed.Load() {
+			s.rxMu.Unlock()
+			return 0, net.ErrClosed
 		}
-		got, err := s.rxR.Read(n, 0)
+		if s.rxSplit.pending() {
+			if w := e.deliver(bufs, sizes, meta, off, n); w > 0 {
+				s.rxMu.Unlock()
+				return w, nil
+			}
+			continue
+		}
+		m := min(n, s.rxB.Cap())
+		scratch := s.rxGRO > 0
+		for i := range m {
+			slot := s.slot(i)
+			p0 := bufs[i][off-VXLANHdrLen:]
+			switch {
+			case scratch:
+				s.rxB.SetBuf(i, slot)
+			case len(p0) >= len(slot):
+				s.rxB.SetBuf(i, p0)
+			default:
+				s.rxB.SetBufs(i, p0, slot[len(p0):])
+			}
+		}
+		got, err := s.rxR.Read(m, 0)
 		if err != nil {
-			s.rxB.Release(n)
+			s.rxB.Release(m)
 			s.rxMu.Unlock()
 			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
 				return 0, net.ErrClosed
 			}
 			return 0, fmt.Errorf("vxlan: recvmmsg on %s: %w", s.local, err)
 		}
-		if w := e.decap(bufs, sizes, meta, off, got); w > 0 {
-			s.rxB.Release(n)
+		e.collect(bufs, off, got, scratch)
+		s.rxB.Release(m)
+		if w := e.deliver(bufs, sizes, meta, off, n); w > 0 {
 			s.rxMu.Unlock()
 			return w, nil
 		}
 	}
 }
 
-// decap validates the got datagrams in s.rxB, moves the good ones to the
-// front, fills sizes and meta, counts, and returns how many are good.
-func (e *Endpoint) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, got int) int {
-	b := e.sys.rxB
-	snap := e.table.load()
-	members := e.cfg.Accept == AcceptMembers
-	var drops [numDropReasons]uint64
-	var bytes uint64
-	w := 0
-	for j := range got {
-		if b.Truncated(j) {
-			drops[DropTruncated]++
-			continue
+// slot returns message i's scratch slot.
+func (s *endpointSys) slot(i int) []byte {
+	return s.rxSlots[i*rxSlotStride : i*rxSlotStride+rxSlotSize : i*rxSlotStride+rxSlotSize]
+}
+
+// collect lists the got messages of s.rxB in s.rxSplit, reading each one's
+// UDP_GRO segment size, counts the coalesced ones, and picks the layout of
+// the next recvmmsg.
+func (e *Endpoint) collect(bufs [][]byte, off, got int, scratch bool) {
+	s := &e.sys
+	b := s.rxB
+	var groMsgs, groDgrams uint64 // coalesced messages, their datagrams
+	msgs := s.rxSplit.msgs[:got]
+	for i := range msgs {
+		n := b.Len(i)
+		g := groSize(b.Control(i))
+		msgs[i] = newRxMsg(s.slot(i), bufs[i][off-VXLANHdrLen:], !scratch, n, g, b.AddrPort(i).Addr().Unmap(), b.Truncated(i))
+		if msgs[i].gso < n {
+			groMsgs++
+			groDgrams += uint64((n + g - 1) / g)
 		}
-		pkt := bufs[j][off-VXLANHdrLen : off-VXLANHdrLen+b.Len(j)]
-		src := b.AddrPort(j).Addr().Unmap()
-		if members && snap.byAddr[src] == nil {
-			drops[DropUnknownSender]++
-			continue
-		}
-		vni, r := ParseHeader(pkt)
-		if r != DropNone {
-			drops[r]++
-			continue
-		}
-		if _, ok := snap.vnis[vni]; !ok {
-			drops[DropUnknownVNI]++
-			continue
-		}
-		inner := len(pkt) - VXLANHdrLen
-		if w != j {
-			if len(bufs[w]) < off+inner {
-				drops[DropTruncated]++
-				continue
-			}
-			copy(bufs[w][off:], pkt[VXLANHdrLen:])
-		}
-		sizes[w] = inner
-		meta[w] = dataplane.TunnelMeta{VNI: vni, VTEP: src}
-		bytes += uint64(inner)
-		w++
 	}
+	s.rxSplit.msgs, s.rxSplit.head = msgs, 0
+	switch {
+	case groMsgs > 0:
+		s.rxGRO = rxGROLinger
+		e.ctr.rxGROMsgs.Add(groMsgs)
+		e.ctr.rxGRODgrams.Add(groDgrams)
+	case s.rxGRO > 0:
+		s.rxGRO--
+	}
+}
+
+// groSize returns the segment size from a UDP_GRO control message in
+// control, or 0 when there is none.
+func groSize(control []byte) int {
+	for len(control) > 0 {
+		level, typ, data, rest, ok := mmsg.NextCmsg(control)
+		if !ok {
+			return 0
+		}
+		if level == unix.SOL_UDP && typ == unix.UDP_GRO && len(data) >= 4 {
+			return int(int32(binary.NativeEndian.Uint32(data)))
+		}
+		control = rest
+	}
+	return 0
+}
+
+// deliver hands pending datagrams to the caller through s.rxSplit and
+// does the counting.
+func (e *Endpoint) deliver(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, n int) int {
+	var drops [numDropReasons]uint64
+	w, bytes := e.sys.rxSplit.fill(bufs, sizes, meta, off, n, e.table.load(), e.cfg.Accept == AcceptMembers, &drops)
 	if w > 0 {
 		e.ctr.rxPackets.Add(uint64(w))
 		e.ctr.rxBytes.Add(bytes)
@@ -213,6 +282,16 @@ func (e *Endpoint) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta
 		e.ctr.drop(DropReason(r), n)
 	}
 	return w
+}
+
+// setGRO turns UDP_GRO on: the kernel may then hand several datagrams of
+// a flow over as one message with their segment size in a cmsg.
+func setGRO(rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
+	})
+	return errors.Join(err, serr)
 }
 
 // setRecvBuffer asks for a receive buffer of n bytes, forcing past

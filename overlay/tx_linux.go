@@ -6,18 +6,16 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/dataplane"
-	"github.com/vxswitch/vxswitch/internal/mmsg"
 )
 
 const (
-	// txChunk is how many datagrams one sendmmsg batch holds; a larger
+	// txChunk is how many messages one sendmmsg call holds; a larger
 	// WriteBatch (a flood to many VTEPs) goes out in several.
 	txChunk = 256
 	// txWaitMax bounds the one wait for writability a WriteBatch may do
@@ -134,30 +132,39 @@ func setSendOptions(rc syscall.RawConn, cfg Config) error {
 	return errors.Join(err, serr)
 }
 
-// txMsg is one datagram to send: a copy of frame to dst through socket
-// sock. v is the destination's table entry, nil for a unicast to an
-// address the table does not know.
+// txMsg is one datagram to send: a copy of frame (size bytes with the
+// VXLAN header) to dst through socket sock. v is the destination's table
+// entry, nil for a unicast to an address the table does not know; dkey
+// is v.idx, or one past the last index for such an address.
 type txMsg struct {
 	frame int32
 	sock  int32
+	size  int32
+	dkey  int32
 	dst   netip.AddrPort
 	v     *vtep
 }
 
 // txScratch is WriteBatch's reusable state, guarded by endpointSys.txMu.
-// Slices grow to the largest batch seen and are then reused.
+// Slices grow to the largest batch (and VTEP table) seen and are then
+// reused.
 type txScratch struct {
-	e      *Endpoint
-	msgs   []txMsg // in frame order
-	sorted []txMsg // grouped by socket (counting sort)
-	counts []int   // per socket, then start offsets
-	sent   []bool  // per frame: at least one copy left
-	b      *mmsg.Batch
-	res    [txChunk]DropReason // per datagram of the chunk: DropNone = sent
+	e       *Endpoint
+	msgs    []txMsg      // in frame order
+	tmp     []txMsg      // by destination (first pass of the sort)
+	sorted  []txMsg      // by socket, then destination, then frame order
+	counts  []int        // per socket, then start offsets
+	dcounts []int        // per destination key, then start offsets
+	sent    []bool       // per frame: at least one copy left
+	res     []DropReason // per datagram of sorted: DropNone = sent
+	bufs    [][]byte     // the WriteBatch in progress, nil between calls
+	offs    []int
+
+	gso txGSO // messages of one sendmmsg call, GSO staging and state
 
 	// State of the send in progress, read by the RawConn callback fn.
 	sock     *txSocket
-	from, to int
+	from, to int  // messages of gso.b
 	waited   bool // the one wait of this WriteBatch is used
 	deadline bool // a write deadline is armed on sock
 	fn       func(fd uintptr) bool
@@ -166,22 +173,29 @@ type txScratch struct {
 func (x *txScratch) init(e *Endpoint) {
 	x.e = e
 	x.counts = make([]int, len(e.sys.tx)+1)
-	x.b = mmsg.NewBatch(txChunk, mmsg.Options{Addrs: true})
+	x.gso.init(e.cfg.Local.Is4())
+	if e.cfg.NoOffload {
+		x.gso.off = true
+		e.ctr.gsoOff.Store(true)
+	}
 	x.fn = x.send
 }
 
 // WriteBatch encapsulates each frame bufs[i][offs[i]:] in place (the
 // VXLAN header goes into bufs[i][offs[i]-VXLANHdrLen:offs[i]]) and sends
 // it to meta[i].VTEP, or, when that is the zero Addr, to every VTEP that
-// serves meta[i].VNI: head-end replication sends the same buffer to each,
-// without copies. A unicast to an address the table does not know goes to
-// that address at the endpoint's port.
+// serves meta[i].VNI (head-end replication). A unicast to an address the
+// table does not know goes to that address at the endpoint's port.
 //
-// Datagrams are grouped by send socket (the flow hash picks it) and sent
-// with sendmmsg. A datagram the kernel refuses (unreachable, too big) is
-// counted and skipped, and the rest of the batch goes on. A full socket
-// buffer gets one bounded wait per WriteBatch; after that, datagrams that
-// still do not fit are dropped and counted.
+// Datagrams are grouped by send socket (the flow hash picks it), then by
+// destination, keeping frame order within each, and sent with sendmmsg.
+// Consecutive datagrams of one size to one destination go as one
+// UDP_SEGMENT (GSO) message, copied into a staging buffer; the rest point
+// at the caller's buffers (see txGSO). A datagram the kernel refuses
+// (unreachable, too big) is counted and skipped, and the rest of the
+// batch goes on. A full socket buffer gets one bounded wait per
+// WriteBatch; after that, datagrams that still do not fit are dropped and
+// counted.
 //
 // It returns the number of frames of which at least one copy was sent (a
 // flood to no VTEP sends nothing and is no drop), and net.ErrClosed after
@@ -195,8 +209,10 @@ func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.Tunnel
 	n := min(len(bufs), len(offs), len(meta))
 	s.txMu.Lock()
 	x := &s.txs
-	x.encap(bufs, offs, meta[:n])
-	err := x.sendAll(bufs, offs)
+	x.bufs, x.offs = bufs, offs
+	x.encap(meta[:n])
+	err := x.sendAll()
+	x.bufs, x.offs = nil, nil
 	sent := 0
 	for _, ok := range x.sent[:n] {
 		if ok {
@@ -207,12 +223,14 @@ func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.Tunnel
 	return sent, err
 }
 
-// encap writes the headers and lists the datagrams, grouped by socket.
-func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) {
+// encap writes the headers and lists the datagrams in x.sorted.
+func (x *txScratch) encap(meta []dataplane.TunnelMeta) {
 	e := x.e
+	bufs, offs := x.bufs, x.offs
 	snap := e.table.load()
 	is4 := e.cfg.Local.Is4()
 	nsock := len(e.sys.tx)
+	unknown := int32(len(snap.byAddr)) // dkey of addresses not in the table
 	if cap(x.sent) < len(meta) {
 		x.sent = make([]bool, len(meta))
 	}
@@ -233,6 +251,7 @@ func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta
 		}
 		PutHeader(bufs[i][off-VXLANHdrLen:], m.VNI)
 		sock := int32(pick(flowHash(bufs[i][off:], e.sys.seed), nsock))
+		size := int32(len(bufs[i]) - off + VXLANHdrLen)
 		if m.VTEP.IsValid() {
 			a := m.VTEP.Unmap()
 			if a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() {
@@ -240,11 +259,11 @@ func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta
 				continue
 			}
 			v := snap.byAddr[a]
-			dst := netip.AddrPortFrom(a, e.cfg.Port)
+			dst, dkey := netip.AddrPortFrom(a, e.cfg.Port), unknown
 			if v != nil {
-				dst = v.dst
+				dst, dkey = v.dst, v.idx
 			}
-			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, dst: dst, v: v})
+			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, size: size, dkey: dkey, dst: dst, v: v})
 			continue
 		}
 		for _, v := range snap.flood[m.VNI] {
@@ -253,153 +272,52 @@ func (x *txScratch) encap(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta
 				v.stats.txDrops.Add(1)
 				continue
 			}
-			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, dst: v.dst, v: v})
+			x.msgs = append(x.msgs, txMsg{frame: int32(i), sock: sock, size: size, dkey: v.idx, dst: v.dst, v: v})
 		}
 	}
 	for r, n := range drops {
 		e.ctr.drop(DropReason(r), n)
 	}
+	x.sortMsgs(nsock, int(unknown)+1)
+}
 
-	// Counting sort by socket, stable, so each socket's datagrams are
-	// contiguous for one sendmmsg.
-	clear(x.counts)
+// sortMsgs sorts x.msgs into x.sorted by socket, then destination, with a
+// stable two-pass counting sort (destination first): each socket's
+// datagrams are contiguous for one sendmmsg, and within them each
+// destination's, in frame order, ready to be coalesced for GSO. A flood
+// lists frame by frame (F1 to A, F1 to B, F2 to A, ...); sorted, it is
+// F1..Fn to A, then F1..Fn to B. Order only changes between destinations.
+func (x *txScratch) sortMsgs(nsock, ndst int) {
+	n := len(x.msgs)
+	if cap(x.sorted) < n {
+		x.sorted = make([]txMsg, n, cap(x.msgs))
+		x.tmp = make([]txMsg, n, cap(x.msgs))
+	}
+	x.sorted, x.tmp = x.sorted[:n], x.tmp[:n]
+	if len(x.dcounts) < ndst+1 {
+		x.dcounts = make([]int, ndst+1)
+	}
+	dc := x.dcounts[:ndst+1]
+	clear(dc)
 	for i := range x.msgs {
-		x.counts[x.msgs[i].sock+1]++
+		dc[x.msgs[i].dkey+1]++
+	}
+	for k := 1; k <= ndst; k++ {
+		dc[k] += dc[k-1]
+	}
+	for _, m := range x.msgs {
+		x.tmp[dc[m.dkey]] = m
+		dc[m.dkey]++
+	}
+	clear(x.counts)
+	for i := range x.tmp {
+		x.counts[x.tmp[i].sock+1]++
 	}
 	for k := 1; k <= nsock; k++ {
 		x.counts[k] += x.counts[k-1]
 	}
-	if cap(x.sorted) < len(x.msgs) {
-		x.sorted = make([]txMsg, len(x.msgs), cap(x.msgs))
-	}
-	x.sorted = x.sorted[:len(x.msgs)]
-	for _, m := range x.msgs {
+	for _, m := range x.tmp {
 		x.sorted[x.counts[m.sock]] = m
 		x.counts[m.sock]++
 	}
-}
-
-// sendAll sends x.sorted in chunks of txChunk, one sendmmsg run per
-// socket within a chunk, and does the accounting.
-func (x *txScratch) sendAll(bufs [][]byte, offs []int) error {
-	e := x.e
-	x.waited = false
-	var pkts, bytes uint64
-	var drops [numDropReasons]uint64
-	var err error
-	for start := 0; start < len(x.sorted) && err == nil; start += txChunk {
-		chunk := x.sorted[start:min(start+txChunk, len(x.sorted))]
-		for j := range chunk {
-			f := chunk[j].frame
-			x.b.SetBuf(j, bufs[f][offs[f]-VXLANHdrLen:])
-			x.b.SetAddrPort(j, chunk[j].dst)
-		}
-		for r := 0; r < len(chunk); {
-			q := r + 1
-			for q < len(chunk) && chunk[q].sock == chunk[r].sock {
-				q++
-			}
-			if err = x.sendRun(&e.sys.tx[chunk[r].sock], r, q); err != nil {
-				break
-			}
-			r = q
-		}
-		x.b.Release(len(chunk))
-		if err != nil {
-			break
-		}
-		for j := range chunk {
-			m := &chunk[j]
-			if r := x.res[j]; r != DropNone {
-				drops[r]++
-				if m.v != nil {
-					m.v.stats.txDrops.Add(1)
-				}
-				continue
-			}
-			size := uint64(len(bufs[m.frame]) - offs[m.frame])
-			pkts++
-			bytes += size
-			x.sent[m.frame] = true
-			if m.v != nil {
-				m.v.stats.txPackets.Add(1)
-				m.v.stats.txBytes.Add(size)
-			}
-		}
-	}
-	e.ctr.txPackets.Add(pkts)
-	e.ctr.txBytes.Add(bytes)
-	for r, n := range drops {
-		e.ctr.drop(DropReason(r), n)
-	}
-	return err
-}
-
-// sendRun sends datagrams [from, to) of the chunk through t, filling
-// x.res. It returns an error only when the endpoint is closed.
-func (x *txScratch) sendRun(t *txSocket, from, to int) error {
-	x.sock, x.from, x.to = t, from, to
-	err := t.rc.Write(x.fn)
-	if x.deadline {
-		x.deadline = false
-		_ = t.conn.SetWriteDeadline(time.Time{})
-	}
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, net.ErrClosed) || x.e.sys.closed.Load() {
-		return net.ErrClosed
-	}
-	// The deadline passed (os.ErrDeadlineExceeded), or another poller
-	// error: drop what is left of the run.
-	reason := DropTxWouldBlock
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		reason = DropTxError
-	}
-	for j := x.from; j < x.to; j++ {
-		x.res[j] = reason
-	}
-	return nil
-}
-
-// send is the RawConn.Write callback: sendmmsg until the run is done,
-// skipping datagrams the kernel refuses. Returning false makes the poller
-// wait for writability (once per WriteBatch, bounded by txWaitMax).
-func (x *txScratch) send(fd uintptr) bool {
-	for x.from < x.to {
-		n, err := x.b.Send(int(fd), x.from, x.to, 0)
-		for j := x.from; j < x.from+n; j++ {
-			x.res[j] = DropNone
-		}
-		x.from += n
-		switch {
-		case err == nil:
-		case err == unix.EAGAIN:
-			if !x.waited {
-				x.waited, x.deadline = true, true
-				_ = x.sock.conn.SetWriteDeadline(time.Now().Add(txWaitMax))
-				return false
-			}
-			for j := x.from; j < x.to; j++ {
-				x.res[j] = DropTxWouldBlock
-			}
-			x.from = x.to
-		default:
-			x.res[x.from] = sendErrReason(err)
-			x.from++
-		}
-	}
-	return true
-}
-
-// sendErrReason maps a sendmmsg error for one datagram to a drop reason.
-func sendErrReason(err error) DropReason {
-	switch err {
-	case unix.ENETUNREACH, unix.EHOSTUNREACH, unix.ECONNREFUSED, unix.EHOSTDOWN,
-		unix.ENETDOWN, unix.EACCES, unix.EPERM, unix.EINVAL:
-		return DropTxUnreachable
-	case unix.EMSGSIZE:
-		return DropTxTooBig
-	}
-	return DropTxError
 }

@@ -42,6 +42,7 @@ type vtepStats struct {
 // snapshot, except for the counters behind stats.
 type vtep struct {
 	dst    netip.AddrPort
+	idx    int32 // position in address order, 0..len(byAddr)-1: a sort key for WriteBatch
 	source string
 	vnis   []uint32
 	stats  *vtepStats
@@ -179,6 +180,7 @@ func (t *vtepTable) rebuildLocked() {
 		}
 		v := &vtep{
 			dst:    netip.AddrPortFrom(addr, port),
+			idx:    int32(len(s.byAddr)),
 			source: strings.Join(sources, ","),
 			vnis:   sortedUnique(served),
 			stats:  t.stats[addr],
