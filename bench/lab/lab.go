@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -120,7 +122,9 @@ func (l *Lab) NS(name string) (string, error) {
 	}
 	for _, args := range [][]string{
 		{"ip", "-n", ns, "link", "set", "lo", "up"},
-		{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
+		// /proc/sys/net shows the namespace of the process that opens it.
+		{"ip", "netns", "exec", ns, "sh", "-c",
+			"echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad"},
 	} {
 		if _, err := l.Exec("", args...); err != nil {
 			return "", err
@@ -137,7 +141,9 @@ func (l *Lab) deleteNS(ns string) error {
 	}
 	if out, err := l.run(context.Background(), 5*time.Second, "", "ip", "netns", "pids", ns); err == nil {
 		for _, f := range strings.Fields(out) {
-			_, _ = l.run(context.Background(), 5*time.Second, "", "kill", "-9", f)
+			if pid, err := strconv.Atoi(f); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 	_, err := l.run(context.Background(), 10*time.Second, "", "ip", "netns", "del", ns)

@@ -136,9 +136,22 @@ func TestTeardownOnFailure(t *testing.T) {
 	}
 	assertClean(t, prefix, before)
 	// The sleep the child started must be gone too.
-	if ps, _ := exec.Command("pgrep", "-f", "sleep 1234."+prefix[3:]).Output(); len(ps) > 0 {
-		t.Errorf("process left behind: %s", ps)
+	if pids := processesWith("1234." + prefix[3:]); len(pids) > 0 {
+		t.Errorf("process left behind: pids %v", pids)
 	}
+}
+
+// processesWith returns the PIDs whose command line contains arg.
+func processesWith(arg string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var pids []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), arg) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
 
 // TestFailsMidway is the child of TestTeardownOnFailure: it fails on

@@ -142,8 +142,9 @@ func (r *Results) Render() (string, error) {
 	b.WriteString("## Measured results\n\n")
 	b.WriteString("Two host namespaces joined by a veth underlay (MTU 9100), one container per host on VLAN 7, " +
 		"carried as VXLAN VNI 7 over UDP 4789; \"local\" is two containers on one switch. " +
-		"Each cell is the median (min–max) of the runs; rates and times are per run over a 5 s window " +
-		"(pps), a 5 s iperf3 test (TCP) or 200 pings at 10 ms (ping).\n\n")
+		"Each cell is the median (min–max) of the runs. By default a run is a 5 s window of trafgen " +
+		"traffic (pps), a 5 s iperf3 test (TCP) or 200 pings 10 ms apart (ping); the commands under Runs " +
+		"show any other settings. Contenders take turns within each run.\n\n")
 	cs := r.contenders()
 	hdr := []string{"metric", "unit"}
 	hdr = append(hdr, cs...)

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/bench/measure"
+)
+
+// A contestant is one contender's lab for the topology being measured.
+type contestant struct {
+	name   string // as shown in the table
+	l      *lab.Lab
+	top    *lab.Topo
+	series map[string][]float64 // row key -> one value per successful run
+	notes  map[string]*noteSet  // metric -> what happened
+}
+
+func run(c config) int {
+	ls := &labs{prefix: lab.Prefix("vxb")}
+	ls.onSignal()
+	if gone := lab.SweepStale("vxb"); len(gone) > 0 {
+		fmt.Printf("vxbench: removed namespaces left by an earlier, killed run: %v\n", gone)
+	}
+	env := environment(c)
+	fmt.Printf("vxbench: kernel %s, CPU %s, load average %s, %d runs per metric\n", env.Kernel, env.CPU, env.Load, c.runs)
+	if load, _ := strconv.ParseFloat(env.Load, 64); load > 1 {
+		fmt.Printf("vxbench: warning: the machine is busy (load %s); rates will be lower than on an idle machine\n", env.Load)
+	}
+	var entries []Entry
+	failed := false
+	var contenders []lab.Contender
+	for _, name := range c.contenders {
+		ct, _ := lab.ContenderByName(name, c.vxswitch)
+		if err := ct.Available(); err != nil {
+			fmt.Printf("SKIP %s: %v\n", name, err)
+			entries = append(entries, skipped(env, displayName(c, name), c.metrics, "skipped: "+err.Error())...)
+			continue
+		}
+		contenders = append(contenders, ct)
+	}
+	for _, tp := range topologies {
+		var ms []string
+		for _, m := range tp.metrics {
+			if slices.Contains(c.metrics, m) {
+				ms = append(ms, m)
+			}
+		}
+		if len(ms) == 0 || len(contenders) == 0 {
+			continue
+		}
+		es, ok := runTopology(ls, c, contenders, tp, ms, env)
+		ls.waitIfInterrupted()
+		entries = append(entries, es...)
+		failed = failed || !ok
+	}
+	fmt.Println()
+	ls.waitIfInterrupted()
+	if c.out != "" {
+		if err := UpdateFile(c.out, entries); err != nil {
+			fmt.Printf("vxbench: %v\n", err)
+			return 1
+		}
+		fmt.Printf("vxbench: updated %s\n", c.out)
+	}
+	var r Results
+	r.Merge(entries)
+	sec, _ := r.Render()
+	fmt.Println(strings.SplitN(sec, dataOpen, 2)[0])
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func displayName(c config, name string) string {
+	if c.ipv6Underlay {
+		return name + " (IPv6 underlay)"
+	}
+	return name
+}
+
+// runTopology builds tp for every contender, then measures each metric
+// run by run, taking the contenders in turn within each run, so that a
+// change in the machine's load hits all of them alike. It reports false
+// if a contender could not be set up (its entries then say why).
+func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []string, env Entry) ([]Entry, bool) {
+	var out []Entry
+	ok := true
+	var cs []*contestant
+	defer func() {
+		for _, x := range cs {
+			ls.Close(x.l)
+		}
+	}()
+	fmt.Printf("\n== %s: %s\n", tp.name, strings.Join(ms, ", "))
+	for i, ct := range cts {
+		name := displayName(c, ct.Name())
+		l, err := ls.New(i)
+		if err != nil {
+			return out, false
+		}
+		opts := tp.opts
+		opts.IPv6Underlay = c.ipv6Underlay
+		fmt.Printf("-- %s: building the lab\n", name)
+		start := time.Now()
+		top, err := lab.Build(l, ct, opts)
+		if err != nil {
+			ok = false
+			fmt.Printf("SKIP %s on %s: %v\n", name, tp.name, err)
+			if tails := l.LogTails(15); tails != "" {
+				fmt.Print(tails)
+				l.KeepDir = true
+				fmt.Printf("   logs kept in %s\n", l.Dir)
+			}
+			ls.Close(l)
+			out = append(out, skipped(env, name, ms, "could not start: "+firstLine(err.Error()))...)
+			continue
+		}
+		fmt.Printf("   ready in %.1fs\n", time.Since(start).Seconds())
+		cs = append(cs, &contestant{name: name, l: l, top: top, series: map[string][]float64{}, notes: map[string]*noteSet{}})
+	}
+	for _, m := range ms {
+		for i := 1; i <= c.runs; i++ {
+			for _, x := range cs {
+				if x.l.Context().Err() != nil {
+					return out, ok
+				}
+				measureOnce(c, x, m, i)
+			}
+		}
+		for _, x := range cs {
+			out = append(out, summarize(env, c, x, m)...)
+		}
+	}
+	return out, ok
+}
+
+// measureOnce does run i of metric m on x and records it.
+func measureOnce(c config, x *contestant, m string, i int) {
+	all := x.top.Containers()
+	src, dst := all[0], all[len(all)-1]
+	notes := x.notes[m]
+	if notes == nil {
+		notes = &noteSet{}
+		x.notes[m] = notes
+	}
+	fmt.Printf("   %s %s run %d/%d: ", x.name, m, i, c.runs)
+	if busy := waitIdle(c.waitIdle); busy >= 0.25 {
+		notes.add(i, "CPUs were busy with other work (over 25%) when it began")
+	}
+	fail := func(err error) {
+		notes.add(i, "failed: "+firstLine(err.Error()))
+		fmt.Printf("failed: %v\n", err)
+	}
+	switch m {
+	case "pps", "local-pps":
+		r, err := measure.PPS(x.l, src, dst, c.duration)
+		if err != nil {
+			fail(err)
+			return
+		}
+		x.series[m] = append(x.series[m], r.Delivered/1e3)
+		x.series[m+"-offered"] = append(x.series[m+"-offered"], r.Offered/1e3)
+		fmt.Printf("offered %.1f kpps, delivered %.1f kpps\n", r.Offered/1e3, r.Delivered/1e3)
+	case "tcp1500", "tcp9000":
+		r, err := measure.TCP(x.l, src, dst, c.duration)
+		if err != nil {
+			fail(err)
+			return
+		}
+		x.series[m] = append(x.series[m], r.Gbps)
+		if r.Stalled {
+			notes.add(i, fmt.Sprintf("0 Gbit/s, TCP stalled (%s)", r.Note))
+			fmt.Printf("0 Gbit/s: TCP stalled: %s\n", r.Note)
+		} else {
+			fmt.Printf("%.2f Gbit/s (%d retransmits)\n", r.Gbps, r.Retransmits)
+		}
+	case "ping":
+		r, err := measure.Ping(x.l, src, dst, c.pings, 10*time.Millisecond)
+		if err != nil {
+			fail(err)
+			return
+		}
+		x.series["ping-p50"] = append(x.series["ping-p50"], r.P50)
+		x.series["ping-p99"] = append(x.series["ping-p99"], r.P99)
+		fmt.Printf("p50 %.0f µs, p99 %.0f µs (%d/%d replies)\n", r.P50, r.P99, r.Received, r.Sent)
+	}
+}
+
+// rowKeys are the table rows a metric fills.
+func rowKeys(m string) []string {
+	switch m {
+	case "pps", "local-pps":
+		return []string{m, m + "-offered"}
+	case "ping":
+		return []string{"ping-p50", "ping-p99"}
+	}
+	return []string{m}
+}
+
+// summarize turns x's runs of metric m into entries.
+func summarize(env Entry, c config, x *contestant, m string) []Entry {
+	var out []Entry
+	keys := rowKeys(m)
+	for _, k := range keys {
+		e := env
+		e.Contender, e.Metric, e.Unit = x.name, k, unitOf(k)
+		if xs := x.series[k]; len(xs) == 0 {
+			e.Failed = true
+		} else {
+			s := measure.Summarize(xs)
+			e.Median, e.Min, e.Max, e.Runs = s.Median, s.Min, s.Max, s.Runs
+		}
+		if k == keys[0] && x.notes[m] != nil {
+			e.Note = x.notes[m].String(c.runs)
+		}
+		if e.Failed && e.Note == "" {
+			e.Note = "every run failed"
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// skipped returns failed entries for the first row of every metric in ms.
+func skipped(env Entry, name string, ms []string, why string) []Entry {
+	var out []Entry
+	for _, m := range ms {
+		for _, k := range rowKeys(m) {
+			if strings.HasSuffix(k, "-offered") {
+				continue
+			}
+			e := env
+			e.Contender, e.Metric, e.Unit, e.Failed, e.Note = name, k, unitOf(k), true, why
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// A noteSet collects what happened in runs, once per distinct message.
+type noteSet struct {
+	msgs []string
+	runs map[string][]string
+}
+
+func (n *noteSet) add(run int, msg string) {
+	if n.runs == nil {
+		n.runs = map[string][]string{}
+	}
+	if _, ok := n.runs[msg]; !ok {
+		n.msgs = append(n.msgs, msg)
+	}
+	n.runs[msg] = append(n.runs[msg], strconv.Itoa(run))
+}
+
+// String says "runs 1, 2 of 3: msg; run 3 of 3: msg2".
+func (n *noteSet) String(total int) string {
+	var parts []string
+	for _, m := range n.msgs {
+		rs := n.runs[m]
+		word := "run"
+		if len(rs) > 1 {
+			word = "runs"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s of %d: %s", word, strings.Join(rs, ", "), total, m))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func unitOf(metric string) string {
+	for _, r := range rows {
+		if r.key == metric {
+			return r.unit
+		}
+	}
+	return ""
+}
