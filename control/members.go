@@ -29,7 +29,7 @@ func (a *Agent) startGossip() error {
 		Join:    gc.Join,
 		KeyFile: gc.KeyFile,
 		Meta:    gossip.Meta{VTEP: v.Local, Port: v.Port, Bridge: a.cfg.Bridge, VNIs: a.sw.VNIs()},
-		Logger:  a.log.With("component", "gossip"),
+		Logger:  a.log, // gossip adds component=gossip itself
 	}
 	if gc.Bind.IsValid() {
 		cfg.Bind = gc.Bind.String()
