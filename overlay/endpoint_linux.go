@@ -211,13 +211,85 @@ func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.Tunnel
 			}
 			return 0, fmt.Errorf("vxlan: recvmmsg on %s: %w", s.local, err)
 		}
-		e.collect(bufs, off, got, scratch)
+		var w int
+		if !scratch && !s.anyGRO(got) {
+			w = e.decap(bufs, sizes, meta, off, got) // the common case, as before GRO
+		} else {
+			e.collect(bufs, off, got, scratch)
+			w = e.deliver(bufs, sizes, meta, off, n)
+		}
 		s.rxB.Release(m)
-		if w := e.deliver(bufs, sizes, meta, off, n); w > 0 {
+		if w > 0 {
 			s.rxMu.Unlock()
 			return w, nil
 		}
 	}
+}
+
+// anyGRO reports whether one of the got messages of s.rxB holds
+// coalesced datagrams.
+func (s *endpointSys) anyGRO(got int) bool {
+	for i := range got {
+		if s.rxB.Hdr(i).Hdr.Controllen != 0 && groSize(s.rxB.Control(i)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// decap handles a batch of plain datagrams received straight into the
+// caller's buffers (the first layout of rxSplit, no GRO message): it
+// validates them in place, moves the good ones to the front, fills sizes
+// and meta, counts, and returns how many are good. It is what rxSplit.fill
+// does for such a batch, at a third of the cost.
+func (e *Endpoint) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, got int) int {
+	b := e.sys.rxB
+	snap := e.table.load()
+	members := e.cfg.Accept == AcceptMembers
+	var drops [numDropReasons]uint64
+	var bytes uint64
+	w := 0
+	for j := range got {
+		if b.Truncated(j) || b.Len(j) > len(bufs[j])-off+VXLANHdrLen { // spilled into the slot
+			drops[DropTruncated]++
+			continue
+		}
+		pkt := bufs[j][off-VXLANHdrLen : off-VXLANHdrLen+b.Len(j)]
+		src := b.AddrPort(j).Addr().Unmap()
+		if members && snap.byAddr[src] == nil {
+			drops[DropUnknownSender]++
+			continue
+		}
+		vni, r := ParseHeader(pkt)
+		if r != DropNone {
+			drops[r]++
+			continue
+		}
+		if _, ok := snap.vnis[vni]; !ok {
+			drops[DropUnknownVNI]++
+			continue
+		}
+		inner := len(pkt) - VXLANHdrLen
+		if w != j {
+			if len(bufs[w]) < off+inner {
+				drops[DropTruncated]++
+				continue
+			}
+			copy(bufs[w][off:], pkt[VXLANHdrLen:])
+		}
+		sizes[w] = inner
+		meta[w] = dataplane.TunnelMeta{VNI: vni, VTEP: src}
+		bytes += uint64(inner)
+		w++
+	}
+	if w > 0 {
+		e.ctr.rxPackets.Add(uint64(w))
+		e.ctr.rxBytes.Add(bytes)
+	}
+	for r, n := range drops {
+		e.ctr.drop(DropReason(r), n)
+	}
+	return w
 }
 
 // slot returns message i's scratch slot.
@@ -236,7 +308,7 @@ func (e *Endpoint) collect(bufs [][]byte, off, got int, scratch bool) {
 	for i := range msgs {
 		n := b.Len(i)
 		g := groSize(b.Control(i))
-		msgs[i] = newRxMsg(s.slot(i), bufs[i][off-VXLANHdrLen:], !scratch, n, g, b.AddrPort(i).Addr().Unmap(), b.Truncated(i))
+		msgs[i].set(s.slot(i), bufs[i][off-VXLANHdrLen:], !scratch, n, g, b.AddrPort(i).Addr().Unmap(), b.Truncated(i))
 		if msgs[i].gso < n {
 			groMsgs++
 			groDgrams += uint64((n + g - 1) / g)

@@ -25,23 +25,24 @@ type rxMsg struct {
 	trunc    bool // MSG_TRUNC: did not fit p0+p1
 }
 
-// newRxMsg describes a received message of n bytes from src with UDP_GRO
+// set describes a received message of n bytes from src with UDP_GRO
 // segment size gso (0 or n or more: not coalesced). inCaller says it was
 // received into p0 (the caller's buffer) and then the rest of its slot;
-// otherwise it was received into slot alone.
-func newRxMsg(slot, p0 []byte, inCaller bool, n, gso int, src netip.Addr, trunc bool) rxMsg {
-	m := rxMsg{slot: slot, n: n, gso: n, src: src, inCaller: inCaller, trunc: trunc}
+// otherwise it was received into slot alone. (Fields are set one by one:
+// assigning a whole struct literal costs a typedmemmove.)
+func (m *rxMsg) set(slot, p0 []byte, inCaller bool, n, gso int, src netip.Addr, trunc bool) {
+	m.slot, m.n, m.next, m.src, m.inCaller, m.trunc = slot, n, 0, src, inCaller, trunc
+	m.gso = n
 	if 0 < gso && gso < n {
 		m.gso = gso
 	}
-	m.p0 = slot
+	m.p0, m.p1 = slot, nil
 	if inCaller {
 		m.p0 = p0
 		if len(p0) < len(slot) {
 			m.p1 = slot[len(p0):]
 		}
 	}
-	return m
 }
 
 // segments returns how many datagrams are left in m.
@@ -93,7 +94,9 @@ func (m *rxMsg) evacuate() {
 // traffic; fill handles both, and a coalesced message arriving in the
 // first layout by moving the later messages out of the way once
 // (evacuate): correct, and only as costly as the second layout plus one
-// copy for the batch that switches.
+// copy for the batch that switches. A batch in the first layout without
+// any coalesced message skips rxSplit altogether (Endpoint.decap, 10 ns
+// a datagram against 19 here).
 type rxSplit struct {
 	msgs []rxMsg // this recvmmsg's messages; [head:] have datagrams left
 	head int

@@ -125,10 +125,11 @@ func FuzzRxSplit(f *testing.F) {
 		var s rxSplit
 		for i, msg := range c.msgs {
 			slot := slots[i*slotSize : (i+1)*slotSize : (i+1)*slotSize]
-			m := newRxMsg(slot, bufs[i][o-VXLANHdrLen:], inCaller, len(msg), c.gsos[i], c.srcs[i], false)
+			s.msgs = append(s.msgs, rxMsg{})
+			m := &s.msgs[len(s.msgs)-1]
+			m.set(slot, bufs[i][o-VXLANHdrLen:], inCaller, len(msg), c.gsos[i], c.srcs[i], false)
 			k := copy(m.p0, msg)
 			copy(m.p1, msg[k:])
-			s.msgs = append(s.msgs, m)
 		}
 
 		snap := newVTEPTable(DefaultPort)
