@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/internal/mmsg"
+	"github.com/vxswitch/vxswitch/internal/vnet"
 )
 
 // DefaultBatchSize is how many frames a port moves per system call unless
@@ -45,6 +46,13 @@ type PortDrops struct {
 	TxError uint64
 	// TxDown counts frames not sent because the device was down.
 	TxDown uint64
+	// RxOffload counts received frames whose offload work could not be
+	// done: a super-frame that cannot be segmented (GSO type unknown or
+	// UFO, headers malformed or unsupported, such as IPv6 extension
+	// headers), a checksum to finish that lies outside the frame, or a
+	// frame the kernel could not describe in a virtio_net_hdr. Dropped
+	// whole, never forwarded half done.
+	RxOffload uint64
 }
 
 // A DropCounter reports the drops a port counted itself. Both port types
@@ -80,17 +88,35 @@ type afpacketPort struct {
 	closeErr  error
 
 	// Receive side: used by the one goroutine that calls ReadBatch.
-	rx   *mmsg.Reader
-	down bool // ENETDOWN seen: a read deadline polls for deletion
+	rx    *mmsg.Reader
+	rxHdr []byte // one virtio_net_hdr per message, vnet.HdrLen each
+	down  bool   // ENETDOWN seen: a read deadline polls for deletion
+	// q holds super-frames being cut and the frames behind them.
+	q rxBacklog
+	// superReads > 0 is super-frame mode: receive into q's 64 KiB slots,
+	// superBatch messages at a time. Seeing a super-frame sets it to
+	// superStay; each receive without one counts it down.
+	superReads int
+	rxErr      error // an error a non-waiting receive ran into, for the next call
+	// A receive that does not wait (rc.Control(tryFn)), made once.
+	tryFn        func(fd uintptr)
+	tryN, tryGot int
+	tryErr       error
 
 	// Send side: txMu serialises WriteBatch and guards tx.
 	txMu sync.Mutex
 	tx   *mmsg.Writer
 
-	rxTooBig, txError, txDown atomic.Uint64
+	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
 
 var _ Port = (*afpacketPort)(nil)
+
+// zeroVnetHdr goes in front of every frame sent: no offload asked for.
+// The frames the switch sends are always complete; handing the kernel
+// super-frames with a GSO header instead (TX-side GSO) would save
+// segmenting and sendmmsg work and is a later optimisation.
+var zeroVnetHdr [vnet.HdrLen]byte
 
 // OpenSystem attaches a system port to the existing interface ifname: a
 // veth, a TAP that QEMU or libvirt holds open, a physical NIC. The socket
@@ -103,6 +129,14 @@ var _ Port = (*afpacketPort)(nil)
 // Frames whose 802.1Q tag the kernel moved into metadata (it does so for
 // every tagged frame it receives) get their tag back in place, so
 // ReadBatch always returns frames as they were on the wire.
+//
+// The socket has PACKET_VNET_HDR: with checksum offload and TSO on (the
+// default on veths and TAPs) the kernel hands over frames with unfinished
+// checksums and TCP/UDP super-frames of up to 64 KB, and the virtio_net
+// header in front of each says what is left to do. ReadBatch does it:
+// checksums are finished in place, super-frames are cut into wire-sized
+// segments (see rxBacklog), so what it returns is always what a wire
+// would carry.
 func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
@@ -136,9 +170,12 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 		file:    f,
 		rc:      rc,
 		batch:   opts.BatchSize,
-		rx:      mmsg.NewReader(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{Control: auxSpace})),
-		tx:      mmsg.NewWriter(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{})),
+		rx:      mmsg.NewReader(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{Iovs: 2, Control: auxSpace})),
+		rxHdr:   make([]byte, opts.BatchSize*vnet.HdrLen),
+		q:       newRxBacklog(opts.BatchSize),
+		tx:      mmsg.NewWriter(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{Iovs: 2})),
 	}
+	p.tryFn = p.tryRecv
 	return p, nil
 }
 
@@ -150,6 +187,9 @@ func setupPacketSocket(fd, ifindex int, opts SystemOptions) error {
 		{"PACKET_IGNORE_OUTGOING", unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING},
 		{"PACKET_AUXDATA", unix.SOL_PACKET, unix.PACKET_AUXDATA},
 		{"PACKET_QDISC_BYPASS", unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS},
+		// Before bind, as the kernel requires: a virtio_net_hdr in front
+		// of every frame, both ways.
+		{"PACKET_VNET_HDR", unix.SOL_PACKET, unix.PACKET_VNET_HDR},
 	} {
 		if err := unix.SetsockoptInt(fd, o.level, o.op, 1); err != nil {
 			return fmt.Errorf("set %s: %w", o.name, err)
@@ -179,62 +219,11 @@ func (p *afpacketPort) BatchSize() int { return p.batch }
 
 // DropCounts returns the frames the port dropped itself.
 func (p *afpacketPort) DropCounts() PortDrops {
-	return PortDrops{RxTooBig: p.rxTooBig.Load(), TxError: p.txError.Load(), TxDown: p.txDown.Load()}
-}
-
-// ReadBatch receives up to min(len(bufs), BatchSize()) frames with one
-// recvmmsg call, waiting in the netpoller until at least one frame is
-// there. Frames that do not fit are dropped and counted (RxTooBig); if all
-// of a batch were dropped it waits again. While the device is down it
-// keeps waiting (frames flow again when it comes back up); once the device
-// is deleted or leaves the namespace it returns ErrPortGone.
-func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
-	n := min(len(bufs), p.batch)
-	if n == 0 {
-		return 0, nil
-	}
-	b := p.rx.Batch()
-	for i := range n {
-		b.SetBuf(i, bufs[i][off:])
-	}
-	defer b.Release(n) // one defer per batch, not per frame
-	for {
-		got, err := p.rx.Read(n, unix.MSG_TRUNC)
-		if err != nil {
-			if err = p.readError(err); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if p.down {
-			p.down = false
-			_ = p.file.SetReadDeadline(time.Time{})
-		}
-		out := 0
-		for i := range got {
-			frame := bufs[i][off:]
-			size := b.Len(i)
-			if b.Truncated(i) || size > len(frame) {
-				p.rxTooBig.Add(1)
-				continue
-			}
-			if tpid, tci, ok := auxVLAN(b.Control(i)); ok {
-				if size, ok = insertVLAN(frame, size, tpid, tci); !ok {
-					p.rxTooBig.Add(1)
-					continue
-				}
-			}
-			if out != i {
-				// A frame before this one was dropped: keep the
-				// returned frames dense. Drops are rare, so is the copy.
-				copy(bufs[out][off:], frame[:size])
-			}
-			sizes[out] = size
-			out++
-		}
-		if out > 0 {
-			return out, nil
-		}
+	return PortDrops{
+		RxTooBig:  p.rxTooBig.Load() + p.q.tooBig.Load(),
+		TxError:   p.txError.Load(),
+		TxDown:    p.txDown.Load(),
+		RxOffload: p.rxOffload.Load() + p.q.offload.Load(),
 	}
 }
 
@@ -258,6 +247,12 @@ func (p *afpacketPort) readError(err error) error {
 	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
 		return ErrPortGone
 	case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOBUFS), errors.Is(err, unix.ENOMEM):
+		return nil
+	case errors.Is(err, unix.EINVAL):
+		// The kernel could not put a frame's offload state into a
+		// virtio_net_hdr (a GSO type virtio has no name for, such as a
+		// tunnel's) and dropped the frame.
+		p.rxOffload.Add(1)
 		return nil
 	}
 	return fmt.Errorf("system port %q: recvmmsg: %w", p.name, err)
@@ -291,7 +286,7 @@ func (p *afpacketPort) WriteBatch(bufs [][]byte) (int, error) {
 	for start := 0; start < len(bufs); start += p.batch {
 		k := min(len(bufs)-start, p.batch)
 		for i := range k {
-			b.SetBuf(i, bufs[start+i])
+			b.SetBufs(i, zeroVnetHdr[:], bufs[start+i])
 		}
 		for from := 0; from < k; {
 			next, err := p.tx.Write(from, k, 0)
