@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/vnet"
 )
 
 var zeroAddr netip.Addr
@@ -12,6 +13,10 @@ var zeroAddr netip.Addr
 // frame a port can hand us (64 KiB covers jumbo frames and, later,
 // segmentation-offload super-frames).
 const bufSize = Headroom + 65536
+
+// maxSegments bounds the segments of one super-frame: 64 KB at an MSS
+// of 1024 or more (any MTU of 1100 and up).
+const maxSegments = 64
 
 // pkt is the per-frame state of one batch.
 type pkt struct {
@@ -53,6 +58,14 @@ type worker struct {
 	// and untagged; arenaUsed counts the slots taken in this batch.
 	arena     [][]byte
 	arenaUsed int
+
+	// segs holds the segments of TCP super-frames cut to an egress MTU;
+	// segUsed counts the slots taken since the last write.
+	segs     [][]byte
+	segSizes []int
+	segUsed  int
+
+	t *portTable // the snapshot the current batch is forwarded with
 }
 
 func newWorker(sw *Switch, in *port, batch int) *worker {
@@ -64,11 +77,16 @@ func newWorker(sw *Switch, in *port, batch int) *worker {
 		pkts:  make([]pkt, batch),
 		meta:  make([]TunnelMeta, batch),
 		learn: make([]fdb.LearnReq, 0, batch),
-		arena: make([][]byte, batch),
+		arena:    make([][]byte, batch),
+		segs:     make([][]byte, maxSegments),
+		segSizes: make([]int, maxSegments),
 	}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufSize)
 		w.arena[i] = make([]byte, bufSize)
+	}
+	for i := range w.segs {
+		w.segs[i] = make([]byte, bufSize)
 	}
 	w.tunBufs = make([][]byte, 0, batch)
 	w.tunOffs = make([]int, 0, batch)
@@ -90,6 +108,7 @@ func (w *worker) ensure(n int) {
 // -> stage per egress port -> write.
 func (w *worker) forward(n int, fromTunnel bool) {
 	t := w.sw.table.Load()
+	w.t = t
 	w.ensure(len(t.byID))
 	in := w.in
 	inT := &w.tally[in.id]
@@ -108,6 +127,11 @@ func (w *worker) forward(n int, fromTunnel bool) {
 		var ok bool
 		if fromTunnel {
 			start, vlan, drop, ok = w.classifyTunnel(t, i, start, end)
+			if ok {
+				// A kernel VTEP on a veth leaves inner TCP/UDP checksums
+				// unfinished, and the UDP socket cannot tell us so.
+				vnet.FixPartialChecksum(w.bufs[i][start:end])
+			}
 		} else {
 			start, vlan, drop, ok = classify(&in.cfg, w.bufs[i], start, end)
 		}
@@ -256,7 +280,9 @@ func (w *worker) stage(out *port, f []byte, tagged bool) {
 		payload -= VLANTagLen
 	}
 	if payload > out.mtu() {
-		ot.drop(DropTooBig)
+		if !w.stageSegments(out, f, tagged) {
+			ot.drop(DropTooBig)
+		}
 		return
 	}
 	if !out.up.Load() {
@@ -271,9 +297,39 @@ func (w *worker) stage(out *port, f []byte, tagged bool) {
 	q.bytes += len(f)
 }
 
-// flush writes every staged batch and folds the tallies into the ports'
-// counters.
+// stageSegments cuts a TCP frame larger than out's MTU into segments
+// that fit, as TSO would have, and stages them. Such frames are
+// super-frames a sender meant to be segmented (a kernel VTEP over a veth
+// sends them whole inside one VXLAN datagram). Anything else over the MTU
+// is dropped by the caller, never truncated.
+func (w *worker) stageSegments(out *port, f []byte, tagged bool) bool {
+	n, err := vnet.SegmentForMTU(f, out.mtu(), w.segs[w.segUsed:], w.segSizes[w.segUsed:], Headroom)
+	if err == vnet.ErrTooManySegments && w.segUsed > 0 {
+		w.writeStaged(w.t) // free the segment slots, then retry
+		w.segUsed = 0
+		n, err = vnet.SegmentForMTU(f, out.mtu(), w.segs, w.segSizes, Headroom)
+	}
+	if err != nil {
+		return false
+	}
+	for k := w.segUsed; k < w.segUsed+n; k++ {
+		w.stage(out, w.segs[k][Headroom:Headroom+w.segSizes[k]], tagged)
+	}
+	w.segUsed += n
+	return true
+}
+
+// flush writes every staged batch, folds the tallies into the ports'
+// counters and frees the copy slots for the next batch.
 func (w *worker) flush(t *portTable) {
+	w.writeStaged(t)
+	w.arenaUsed = 0
+	w.segUsed = 0
+}
+
+// writeStaged writes what is staged. It keeps the arena's tagged copies:
+// a flood in progress may still stage the one it made.
+func (w *worker) writeStaged(t *portTable) {
 	for _, id := range w.touched {
 		q := &w.txqs[id]
 		out := t.byID[id]
@@ -298,7 +354,6 @@ func (w *worker) flush(t *portTable) {
 	}
 	w.touched = w.touched[:0]
 	w.flushTunnel(t)
-	w.arenaUsed = 0
 	for id := range w.tally {
 		if id < len(t.byID) && t.byID[id] != nil {
 			w.tally[id].flush(&t.byID[id].ctr)

@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/vxswitch/vxswitch/fdb"
 )
 
@@ -213,4 +216,78 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("VLAN %d", vlan)
 		}
 	})
+}
+
+// tcpSuperFrame is an untagged IPv4 TCP frame with payload bytes of data
+// and a correct checksum, as gopacket builds it.
+func tcpSuperFrame(tb testing.TB, dst, src fdb.MAC, payload int) []byte {
+	eth := &layers.Ethernet{SrcMAC: src[:], DstMAC: dst[:], EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{192, 0, 2, 1}, DstIP: net.IP{192, 0, 2, 2}}
+	tcp := &layers.TCP{SrcPort: 5000, DstPort: 5201, Seq: 1, ACK: true, Window: 1000}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	data := make([]byte, payload)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(data)); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// countPort counts frames and their largest size without allocating.
+type countPort struct {
+	sinkPort
+	largest int
+	bytes   int
+}
+
+func (c *countPort) WriteBatch(b [][]byte) (int, error) {
+	for _, f := range b {
+		c.largest = max(c.largest, len(f))
+		c.bytes += len(f)
+	}
+	c.frames += len(b)
+	return len(b), nil
+}
+
+func TestSuperFrameSegmentedToMTU(t *testing.T) {
+	sw := New(Config{FDB: fdb.New(fdb.Config{})})
+	a := &port{id: 0, cfg: PortConfig{Name: "a", Type: PortSystem, Mode: ModeTrunk}, dev: &sinkPort{}}
+	out := &countPort{}
+	b := &port{id: 1, cfg: PortConfig{Name: "b", Type: PortSystem, Mode: ModeTrunk, MTU: 1500}, dev: out}
+	a.up.Store(true)
+	b.up.Store(true)
+	sw.ports = []*port{a, b}
+	sw.rebuildLocked()
+	w := newWorker(sw, a, 4)
+	macB := fdb.MAC{2, 0, 0, 0, 0, 0xb}
+	sw.fdb.Learn(fdb.Key{VLAN: 0, MAC: macB}, fdb.Dest{Port: 1}, fdb.Now())
+	// Three 64 KB super-frames in one batch need more segment slots than
+	// the worker has (4): it writes and reuses them.
+	f := tcpSuperFrame(t, macB, fdb.MAC{2, 0, 0, 0, 0, 0xa}, 60000)
+	frames := [][]byte{f, f, f}
+	load(w, frames)
+	w.forward(len(frames), false)
+	if out.frames != 3*42 || out.largest > 1514 {
+		t.Fatalf("b got %d frames, largest %d; want %d frames of at most 1514 bytes", out.frames, out.largest, 3*42)
+	}
+	if d := b.ctr.drops[DropTooBig].Load(); d != 0 {
+		t.Errorf("too_big drops: %d", d)
+	}
+	// A non-TCP frame over the MTU is still dropped, not cut.
+	big := testFrame(macB, fdb.MAC{2, 0, 0, 0, 0, 0xa}, -1, 3000)
+	load(w, [][]byte{big})
+	w.forward(1, false)
+	if d := b.ctr.drops[DropTooBig].Load(); d != 1 {
+		t.Errorf("too_big drops after a 3000-byte non-TCP frame: %d, want 1", d)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		load(w, frames)
+		w.forward(len(frames), false)
+	})
+	if allocs != 0 {
+		t.Errorf("segmenting allocates %v times per batch", allocs)
+	}
 }
