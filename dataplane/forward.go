@@ -70,13 +70,13 @@ type worker struct {
 
 func newWorker(sw *Switch, in *port, batch int) *worker {
 	w := &worker{
-		sw:    sw,
-		in:    in,
-		bufs:  make([][]byte, batch),
-		sizes: make([]int, batch),
-		pkts:  make([]pkt, batch),
-		meta:  make([]TunnelMeta, batch),
-		learn: make([]fdb.LearnReq, 0, batch),
+		sw:       sw,
+		in:       in,
+		bufs:     make([][]byte, batch),
+		sizes:    make([]int, batch),
+		pkts:     make([]pkt, batch),
+		meta:     make([]TunnelMeta, batch),
+		learn:    make([]fdb.LearnReq, 0, batch),
 		arena:    make([][]byte, batch),
 		segs:     make([][]byte, maxSegments),
 		segSizes: make([]int, maxSegments),
