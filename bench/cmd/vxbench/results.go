@@ -148,11 +148,12 @@ func (r *Results) Render() (string, error) {
 	cs := r.contenders()
 	hdr := []string{"metric", "unit"}
 	hdr = append(hdr, cs...)
-	hasVX := slices.Contains(cs, "vxswitch")
+	// Ratios against the two reference contenders only; variants
+	// (-nooffload, IPv6 underlay) are often measured in other runs.
 	var others []string
-	if hasVX {
-		for _, c := range cs {
-			if c != "vxswitch" {
+	if slices.Contains(cs, "vxswitch") {
+		for _, c := range []string{"kernel", "ovs"} {
+			if slices.Contains(cs, c) {
 				others = append(others, c)
 				hdr = append(hdr, "vxswitch/"+c)
 			}
