@@ -203,12 +203,17 @@ func (r *Results) Render() (string, error) {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, k.cmd, strings.Join(what[k], ", "))
 	}
-	data, err := json.MarshalIndent(r, "", " ")
-	if err != nil {
-		return "", err
+	// One entry per line. json.Marshal escapes '<' and '>', so the data
+	// cannot end the comment.
+	lines := make([]string, 0, len(r.Entries))
+	for _, e := range r.Entries {
+		j, err := json.Marshal(e)
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, string(j))
 	}
-	// json.Marshal escapes '<' and '>', so the data cannot end the comment.
-	b.WriteString("\n" + dataOpen + "\n" + string(data) + "\n" + dataClose + "\n")
+	b.WriteString("\n" + dataOpen + "\n{\"entries\": [\n" + strings.Join(lines, ",\n") + "\n]}\n" + dataClose + "\n")
 	b.WriteString(endMarker + "\n")
 	return b.String(), nil
 }
