@@ -19,6 +19,9 @@ const (
 	dataClose   = "-->"
 )
 
+// skippedPrefix starts the note of a contender that was not available.
+const skippedPrefix = "skipped: "
+
 // An Entry is one contender's result for one metric row.
 type Entry struct {
 	Contender string    `json:"contender"`
@@ -66,10 +69,15 @@ type Results struct {
 }
 
 // Merge replaces the entries of (contender, metric) pairs present in
-// newer and keeps the rest.
+// newer and keeps the rest. A contender skipped as unavailable this time
+// (no binary given, say) does not wipe out its earlier numbers; one that
+// failed to start does.
 func (r *Results) Merge(newer []Entry) {
 	for _, e := range newer {
 		i := slices.IndexFunc(r.Entries, func(o Entry) bool { return o.Contender == e.Contender && o.Metric == e.Metric })
+		if i >= 0 && e.Failed && strings.HasPrefix(e.Note, skippedPrefix) && !r.Entries[i].Failed {
+			continue
+		}
 		if i >= 0 {
 			r.Entries[i] = e
 		} else {

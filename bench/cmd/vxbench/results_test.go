@@ -64,3 +64,18 @@ func TestRenderFailedAndNotes(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeUnavailableKeepsNumbers(t *testing.T) {
+	var r Results
+	r.Merge([]Entry{entry("vxswitch", "pps", 100), entry("ovs", "pps", 80)})
+	r.Merge([]Entry{
+		{Contender: "vxswitch", Metric: "pps", Failed: true, Note: skippedPrefix + "no vxswitch binary given"},
+		{Contender: "ovs", Metric: "pps", Failed: true, Note: "could not start: ovsdb-server exited"},
+	})
+	if e, _ := r.get("vxswitch", "pps"); e.Failed || e.Median != 100 {
+		t.Errorf("vxswitch pps = %+v, want the earlier 100 kept", e)
+	}
+	if e, _ := r.get("ovs", "pps"); !e.Failed {
+		t.Errorf("ovs pps = %+v, want the start failure recorded", e)
+	}
+}

@@ -38,7 +38,7 @@ func run(c config) int {
 		ct, _ := lab.ContenderByName(name, c.vxswitch)
 		if err := ct.Available(); err != nil {
 			fmt.Printf("SKIP %s: %v\n", name, err)
-			entries = append(entries, skipped(env, displayName(c, name), c.metrics, "skipped: "+err.Error())...)
+			entries = append(entries, skipped(env, displayName(c, name), c.metrics, skippedPrefix+err.Error())...)
 			continue
 		}
 		contenders = append(contenders, ct)
