@@ -26,7 +26,7 @@ type InternalOptions struct {
 
 // PortDrops counts frames a port dropped on its own.
 type PortDrops struct {
-	RxTooBig, TxError, TxDown uint64
+	RxTooBig, TxError, TxDown, RxOffload uint64
 }
 
 // A DropCounter reports the drops a port counted itself.

@@ -240,9 +240,23 @@ func (s *Switch) Ports() []PortStatus {
 		if p == nil || p.tun != nil {
 			continue
 		}
-		out = append(out, PortStatus{ID: p.id, Config: p.cfg, Up: p.up.Load(), Counters: p.ctr.snapshot()})
+		out = append(out, PortStatus{ID: p.id, Config: p.cfg, Up: p.up.Load(), Counters: p.counters()})
 	}
 	return out
+}
+
+// counters snapshots a port's counters, with the drops its device counted
+// below the pipeline (frames too big for a buffer, offload work that could
+// not be done, frames for a device that was down).
+func (p *port) counters() PortCounters {
+	c := p.ctr.snapshot()
+	if dc, ok := p.dev.(DropCounter); ok {
+		d := dc.DropCounts()
+		c.Drops["rx_too_big"] += d.RxTooBig
+		c.Drops["rx_offload"] += d.RxOffload
+		c.Drops["port_down"] += d.TxDown
+	}
+	return c
 }
 
 // TunnelStats returns the switch-side counters of the tunnel port.
