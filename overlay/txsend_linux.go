@@ -22,9 +22,10 @@ import (
 // 128 on newer; 64 works everywhere), the payload must fit one IP packet,
 // the socket must not be corked (we never cork) and must checksum
 // (SO_NO_CHECK or UDP_NO_CHECK6_TX: EINVAL), no IPsec on the route (EIO),
-// and, before Linux 6.12, the route's device must do checksum offload
-// (EIO; veth and lo do). A segment plus headers over the route's MTU gets
-// EMSGSIZE even when fragmenting is allowed.
+// and, on older kernels, the route's device must do checksum offload
+// (EIO; veth and lo do; 6.18 sends GSO through a veth with "tx off"). A
+// segment plus headers over the route's MTU gets EMSGSIZE even when
+// fragmenting is allowed.
 const (
 	gsoMaxSegments = 64
 	// Largest UDP payload of one GSO message: what fits an IPv4 packet
