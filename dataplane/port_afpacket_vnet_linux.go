@@ -253,74 +253,14 @@ func lenOrZero(n int) int {
 	return n
 }
 
-// parse finds the headers of f as vnet.Segment does: Ethernet, up to two
-// 802.1Q/802.1ad tags, IPv4 or IPv6 (an IP length of 0 runs to the end of
-// the frame), TCP or UDP. It only has to agree with Segment on frames
-// Segment accepts; Segment checks the rest when the first part is cut.
+// parse finds the headers of f with vnet's own parser, so the cutting
+// agrees with Segment on every frame.
 func (c *superCut) parse(f []byte) bool {
-	be16 := binary.BigEndian.Uint16
-	if len(f) < 14 {
+	l, err := vnet.ParseLayout(f)
+	if err != nil {
 		return false
 	}
-	off := 12
-	et := be16(f[off:])
-	for i := 0; i < 2 && (et == 0x8100 || et == 0x88a8); i++ {
-		off += 4
-		if len(f) < off+2 {
-			return false
-		}
-		et = be16(f[off:])
-	}
-	c.ip = off + 2
-	var proto byte
-	switch et {
-	case 0x0800:
-		if len(f) < c.ip+20 || f[c.ip]>>4 != 4 {
-			return false
-		}
-		ihl := int(f[c.ip]&0x0f) * 4
-		total := int(be16(f[c.ip+2:]))
-		c.end = c.ip + total
-		if total == 0 {
-			c.end = len(f)
-		}
-		if ihl < 20 || c.end > len(f) || c.end < c.ip+ihl {
-			return false
-		}
-		c.v6, c.l4, proto = false, c.ip+ihl, f[c.ip+9]
-	case 0x86dd:
-		if len(f) < c.ip+40 || f[c.ip]>>4 != 6 {
-			return false
-		}
-		payload := int(be16(f[c.ip+4:]))
-		c.end = c.ip + 40 + payload
-		if payload == 0 {
-			c.end = len(f)
-		}
-		if c.end > len(f) {
-			return false
-		}
-		c.v6, c.l4, proto = true, c.ip+40, f[c.ip+6]
-	default:
-		return false
-	}
-	switch proto {
-	case 6:
-		if c.end < c.l4+20 {
-			return false
-		}
-		doff := int(f[c.l4+12]>>4) * 4
-		if doff < 20 || c.end < c.l4+doff {
-			return false
-		}
-		c.tcp, c.hdrLen = true, c.l4+doff
-	case 17:
-		if c.end < c.l4+8 {
-			return false
-		}
-		c.tcp, c.hdrLen = false, c.l4+8
-	default:
-		return false
-	}
-	return true
+	c.ip, c.l4, c.end, c.v6 = l.IP, l.L4, l.End, l.V6
+	c.tcp, c.hdrLen = l.Proto == 6, l.Data
+	return c.hdrLen <= maxSuperHdr
 }

@@ -218,3 +218,21 @@ func (l *layout) addrs(f []byte) (src, dst []byte) {
 	s := l.ip + ipv4SrcOff
 	return f[s : s+ipv4AddrLen], f[s+ipv4AddrLen : s+2*ipv4AddrLen]
 }
+
+// Layout says where the headers of a TCP or UDP frame sit, as offsets from
+// the start of the Ethernet frame, for callers that rewrite headers
+// themselves (cutting a super-frame in parts).
+type Layout struct {
+	IP, L4 int   // IP and TCP/UDP headers
+	Data   int   // payload: the end of all headers
+	End    int   // end of the IP packet
+	V6     bool  // IPv6, else IPv4
+	Proto  uint8 // 6 (TCP) or 17 (UDP)
+}
+
+// ParseLayout parses f exactly as Segment does: Ethernet, up to two VLAN
+// tags, IPv4 (no fragments) or IPv6 (no extension headers), TCP or UDP.
+func ParseLayout(f []byte) (Layout, error) {
+	l, err := parse(f)
+	return Layout{IP: l.ip, L4: l.l4, Data: l.data, End: l.end, V6: l.v6, Proto: l.proto}, err
+}
