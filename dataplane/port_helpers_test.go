@@ -275,23 +275,3 @@ func ptOpenSystem(t testing.TB, ifname string, opts SystemOptions) *afpacketPort
 	t.Cleanup(func() { p.Close() })
 	return p.(*afpacketPort)
 }
-
-// ptOpenTAPQueue attaches a blocking fd to TAP name as one queue of a
-// multi-queue TAP, the way QEMU does.
-func ptOpenTAPQueue(name string) (int, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("TUNSETIFF %s: %w", name, err)
-	}
-	return fd, nil
-}

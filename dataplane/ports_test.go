@@ -317,7 +317,7 @@ func TestSystemOnForeignTAP(t *testing.T) {
 	testutil.Run(t, "ip", "-n", ns, "tuntap", "add", "mode", "tap", "dev", tap, "multi_queue")
 	var tapfd int
 	var err error
-	ptInNS(t, ns, func() { tapfd, err = ptOpenTAPQueue(tap) })
+	ptInNS(t, ns, func() { tapfd, err = testutil.OpenTAPQueue(tap, 0) })
 	if err != nil {
 		t.Fatalf("open TAP queue: %v", err)
 	}

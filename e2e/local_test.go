@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/internal/testutil"
 )
 
 // TestLocalSwitch is issue 2's acceptance test: one agent in namespace h
@@ -47,7 +47,7 @@ func TestLocalSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tapFD int
-	if err := inNS(h, func() (err error) { tapFD, err = openTAP("vm0"); return err }); err != nil {
+	if err := inNS(h, func() (err error) { tapFD, err = testutil.OpenTAPQueue("vm0", unix.O_NONBLOCK); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(tapFD)
@@ -278,26 +278,6 @@ func fdbHas(es []controlFDB, mac string, vlan uint16) string {
 		}
 	}
 	return ""
-}
-
-// openTAP attaches to an existing TAP as another queue (IFF_MULTI_QUEUE),
-// the way QEMU opens a tap netdev.
-func openTAP(name string) (int, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return -1, err
-	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return -1, os.NewSyscallError("TUNSETIFF", err)
-	}
-	return fd, nil
 }
 
 func readTAPUntil(fd int, deadline time.Time, match func(gopacket.Packet) bool) error {
