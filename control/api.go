@@ -134,7 +134,7 @@ type VTEPInfo struct {
 type MemberInfo struct {
 	Name    string   `json:"name"`
 	Address string   `json:"address"` // VTEP address
-	State   string   `json:"state"`   // alive | suspect | dead | left
+	State   string   `json:"state"`   // alive | failed | left (suspect: not produced with memberlist v0.7.0)
 	VNIs    []uint32 `json:"vnis"`
 }
 
