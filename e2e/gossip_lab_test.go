@@ -185,6 +185,28 @@ func (h *gossipHost) membersAre(want map[string]string) error {
 	return nil
 }
 
+// memberVNIs checks that h's `members --json` shows the member at VTEP
+// address vtep serving exactly the VNIs want.
+func (h *gossipHost) memberVNIs(vtep string, want []uint32) error {
+	out, err := h.a.run("members", "--json")
+	if err != nil {
+		return err
+	}
+	var ms []control.MemberInfo
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		return fmt.Errorf("members --json: %v\n%s", err, out)
+	}
+	for _, m := range ms {
+		if m.Address == vtep {
+			if !slices.Equal(m.VNIs, want) {
+				return fmt.Errorf("member %s has VNIs %v, want %v", vtep, m.VNIs, want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no member %s in %s", vtep, out)
+}
+
 // waitGossipHosts polls cond on every host at once (their CLI calls can take
 // seconds each on a loaded machine) until it holds on all of them, and
 // fails the test if it does not within timeout. A host whose agent died

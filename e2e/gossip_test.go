@@ -66,6 +66,15 @@ func TestGossip(t *testing.T) {
 				t.Errorf("h1 show --json VTEPs (address: source) = %v, want %v", got, want)
 			}
 		}},
+		{"VNIs follow port add and del", func(t *testing.T) {
+			// A port on VLAN 8 makes h1 carry VNI 8: the others learn it
+			// from h1's gossip metadata, and forget it when the port goes.
+			h1.a.cli(t, "port", "add", "v8", "--type", "internal", "--tag", "8")
+			others := []*gossipHost{h2, h3}
+			waitGossipHosts(t, others, 15*time.Second, func(h *gossipHost) error { return h.memberVNIs(h1.vtep, []uint32{7, 8}) })
+			h1.a.cli(t, "port", "del", "v8")
+			waitGossipHosts(t, others, 15*time.Second, func(h *gossipHost) error { return h.memberVNIs(h1.vtep, []uint32{7}) })
+		}},
 		{"accept members", func(t *testing.T) { testGossipAcceptMembers(t, l, sw, h1, h2, h3) }},
 		{"kill -9", func(t *testing.T) {
 			mac := macOf(t, l, h3.c, h3.port)
