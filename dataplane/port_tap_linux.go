@@ -10,9 +10,10 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/vnet"
 )
 
 // InternalOptions tunes an internal port (a TAP the switch creates). The
@@ -26,14 +27,18 @@ type InternalOptions struct {
 	BatchSize int
 }
 
-// tapPort is an internal port: a TAP created through songgao/water, which
-// opens /dev/net/tun non-blocking and wraps it in an os.File, so the fd is
-// in Go's netpoller and Close wakes a reader. The TAP is not persistent:
-// closing the fd removes the interface, wherever its kernel side is.
+// tapPort is an internal port: a TAP opened non-blocking on /dev/net/tun
+// and wrapped in an os.File, so the fd is in Go's netpoller and Close
+// wakes a reader. The TAP is not persistent: closing the fd removes the
+// interface, wherever its kernel side is.
 //
 // The kernel-side MAC is left to the kernel (random, locally
-// administered). No IFF_VNET_HDR: the TAP offers no offloads, so the
-// kernel hands over finished, MTU-sized frames.
+// administered). The TAP has IFF_VNET_HDR and checksum offload
+// (TUN_F_CSUM): every frame carries a 10-byte virtio_net_hdr. The kernel
+// hands over frames whose checksum it left unfinished (NEEDS_CSUM), which
+// the port finishes; it still segments super-frames itself (no TSO), so
+// frames are MTU-sized. Frames written carry a zero header: complete
+// frames, nothing for the kernel to do.
 type tapPort struct {
 	name  string
 	file  *os.File
@@ -44,37 +49,45 @@ type tapPort struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Receive side, used by the one ReadBatch goroutine. read() on a TAP
-	// silently truncates a frame longer than the buffer, so each read is a
-	// readv with a 1-byte spare iovec behind the buffer: a byte landing
-	// there means the frame did not fit.
+	// Receive side, used by the one ReadBatch goroutine. Each read is a
+	// readv of three iovecs: the virtio_net_hdr scratch, the caller's
+	// buffer, and a 1-byte spare: read() on a TAP silently truncates a
+	// frame longer than the buffer, so a byte landing in the spare means
+	// the frame did not fit.
 	rbufs  [][]byte
 	rsizes []int
 	roff   int
 	rmax   int
 	rn     int
 	rerr   error
-	riov   [2]unix.Iovec
+	riov   [3]unix.Iovec
+	rhdr   [vnet.HdrLen]byte
 	spare  [1]byte
 	readFn func(fd uintptr) bool
+	// rxFinished counts frames whose checksum the port finished; only the
+	// reader touches it (tests read it between ReadBatch calls).
+	rxFinished uint64
 
-	// Send side, guarded by txMu.
+	// Send side, guarded by txMu: a writev of a zero virtio_net_hdr and
+	// the frame.
 	txMu    sync.Mutex
 	wbufs   [][]byte
 	wi      int
 	wsent   int
 	werr    error
+	wiov    [2]unix.Iovec
+	whdr    [vnet.HdrLen]byte // always zero: a complete frame
 	writeFn func(fd uintptr) bool
 
-	rxTooBig, txError, txDown atomic.Uint64
+	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
 
 var _ Port = (*tapPort)(nil)
 
-// OpenInternal creates the TAP name (IFF_TAP|IFF_NO_PI) in the calling
-// thread's network namespace and returns it as a Port. The interface is
-// created down; SetupInternalLink moves it, addresses it and sets it up.
-// Close removes it.
+// OpenInternal creates the TAP name (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, with
+// checksum offload) in the calling thread's network namespace and returns
+// it as a Port. The interface is created down; SetupInternalLink moves it,
+// addresses it and sets it up. Close removes it.
 func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
@@ -82,21 +95,9 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("internal port %q: interface name must be 1-%d bytes", name, unix.IFNAMSIZ-1)
 	}
-	ifc, err := water.New(water.Config{
-		DeviceType:             water.TAP,
-		PlatformSpecificParams: water.PlatformSpecificParams{Name: name},
-	})
+	f, err := openTAP(name)
 	if err != nil {
-		return nil, fmt.Errorf("internal port %q: create TAP: %w", name, err)
-	}
-	f, ok := ifc.ReadWriteCloser.(*os.File)
-	if !ok { // water changed: we need the fd
-		ifc.Close()
-		return nil, fmt.Errorf("internal port %q: TAP is a %T, not an *os.File", name, ifc.ReadWriteCloser)
-	}
-	if ifc.Name() != name {
-		f.Close()
-		return nil, fmt.Errorf("internal port %q: kernel named the TAP %q", name, ifc.Name())
+		return nil, fmt.Errorf("internal port %q: %w", name, err)
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -110,11 +111,49 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 		}
 	}
 	p := &tapPort{name: name, file: f, rc: rc, batch: opts.BatchSize}
-	p.riov[1].Base = &p.spare[0]
-	p.riov[1].SetLen(len(p.spare))
+	p.riov[0].Base = &p.rhdr[0]
+	p.riov[0].SetLen(len(p.rhdr))
+	p.riov[2].Base = &p.spare[0]
+	p.riov[2].SetLen(len(p.spare))
+	p.wiov[0].Base = &p.whdr[0]
+	p.wiov[0].SetLen(len(p.whdr))
 	p.readFn = p.read
 	p.writeFn = p.write
 	return p, nil
+}
+
+// openTAP creates the TAP name on a non-blocking /dev/net/tun fd with a
+// 10-byte virtio_net_hdr and checksum offload, and returns the fd as an
+// os.File in Go's netpoller.
+func openTAP(name string) (*os.File, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("create TAP (TUNSETIFF): %w", err)
+	}
+	if got := ifr.Name(); got != name {
+		unix.Close(fd)
+		return nil, fmt.Errorf("kernel named the TAP %q", got)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnet.HdrLen); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
+	}
+	// The fd is non-blocking, so os.NewFile puts it in the netpoller.
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
 }
 
 func setMTU(name string, mtu int) error {
@@ -132,13 +171,15 @@ func (p *tapPort) BatchSize() int { return p.batch }
 
 // DropCounts returns the frames the port dropped itself.
 func (p *tapPort) DropCounts() PortDrops {
-	return PortDrops{RxTooBig: p.rxTooBig.Load(), TxError: p.txError.Load(), TxDown: p.txDown.Load()}
+	return PortDrops{RxTooBig: p.rxTooBig.Load(), RxOffload: p.rxOffload.Load(), TxError: p.txError.Load(), TxDown: p.txDown.Load()}
 }
 
 // ReadBatch waits in the netpoller for the first frame, then keeps reading
 // without blocking until the TAP is empty or the batch is full: one
-// read per frame (a TAP has no batched read). A frame larger than the
-// buffer is dropped and counted. When the interface is deleted it returns
+// read per frame (a TAP has no batched read). Frames the kernel left with
+// an unfinished checksum are finished in place. A frame larger than the
+// buffer is dropped and counted (RxTooBig), as is one whose offload work
+// cannot be done (RxOffload). When the interface is deleted it returns
 // ErrPortGone.
 func (p *tapPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
 	p.rbufs, p.rsizes, p.roff = bufs, sizes, off
@@ -149,7 +190,7 @@ func (p *tapPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
 	}
 	err := p.rc.Read(p.readFn)
 	n := p.rn
-	p.rbufs, p.rsizes, p.riov[0].Base = nil, nil, nil
+	p.rbufs, p.rsizes, p.riov[1].Base = nil, nil, nil
 	if err == nil {
 		err = p.rerr
 	}
@@ -172,9 +213,10 @@ func (p *tapPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
 func (p *tapPort) read(fd uintptr) bool {
 	for p.rn < p.rmax {
 		buf := p.rbufs[p.rn][p.roff:]
-		p.riov[0].Base = unsafe.SliceData(buf)
-		p.riov[0].SetLen(len(buf))
+		p.riov[1].Base = unsafe.SliceData(buf)
+		p.riov[1].SetLen(len(buf))
 		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&p.riov[0])), uintptr(len(p.riov)))
+		size := int(r) - vnet.HdrLen
 		switch {
 		case e == unix.EINTR:
 			continue
@@ -183,11 +225,18 @@ func (p *tapPort) read(fd uintptr) bool {
 		case e != 0:
 			p.rerr = e
 			return true
-		case int(r) > len(buf):
+		case size > len(buf):
 			p.rxTooBig.Add(1)
 			continue
+		case size < 0: // cannot happen: the kernel writes the header first
+			p.rxOffload.Add(1)
+			continue
 		}
-		p.rsizes[p.rn] = int(r)
+		if !p.finish(buf[:size]) {
+			p.rxOffload.Add(1)
+			continue
+		}
+		p.rsizes[p.rn] = size
 		p.rn++
 	}
 	return true
@@ -218,10 +267,19 @@ func (p *tapPort) WriteBatch(bufs [][]byte) (int, error) {
 	return p.wsent, fmt.Errorf("internal port %q: write: %w", p.name, err)
 }
 
-// write is the RawConn.Write callback.
+// write is the RawConn.Write callback: a writev per frame, a zero
+// virtio_net_hdr in front.
 func (p *tapPort) write(fd uintptr) bool {
 	for p.wi < len(p.wbufs) {
-		_, err := unix.Write(int(fd), p.wbufs[p.wi])
+		frame := p.wbufs[p.wi]
+		p.wiov[1].Base = unsafe.SliceData(frame)
+		p.wiov[1].SetLen(len(frame))
+		var err error
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&p.wiov[0])), uintptr(len(p.wiov)))
+		p.wiov[1].Base = nil
+		if e != 0 {
+			err = e
+		}
 		switch err {
 		case nil:
 			p.wsent++
