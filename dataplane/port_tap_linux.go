@@ -33,11 +33,12 @@ type InternalOptions struct {
 // interface, wherever its kernel side is.
 //
 // The kernel-side MAC is left to the kernel (random, locally
-// administered). The TAP has IFF_VNET_HDR and checksum offload
-// (TUN_F_CSUM): every frame carries a 10-byte virtio_net_hdr. The kernel
-// hands over frames whose checksum it left unfinished (NEEDS_CSUM), which
-// the port finishes; it still segments super-frames itself (no TSO), so
-// frames are MTU-sized. Frames written carry a zero header: complete
+// administered). The TAP has IFF_VNET_HDR, checksum offload and TSO
+// (TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6): every frame carries a 10-byte
+// virtio_net_hdr. The kernel hands over frames whose checksum it left
+// unfinished (NEEDS_CSUM), which the port finishes, and TCP super-frames
+// of up to 64 KiB, which the port cuts into wire-sized segments (see
+// port_tap_vnet_linux.go). Frames written carry a zero header: complete
 // frames, nothing for the kernel to do.
 type tapPort struct {
 	name  string
@@ -51,9 +52,10 @@ type tapPort struct {
 
 	// Receive side, used by the one ReadBatch goroutine. Each read is a
 	// readv of three iovecs: the virtio_net_hdr scratch, the caller's
-	// buffer, and a 1-byte spare: read() on a TAP silently truncates a
-	// frame longer than the buffer, so a byte landing in the spare means
-	// the frame did not fit.
+	// buffer, and the backlog's one slot as overflow: read() on a TAP
+	// silently truncates a frame longer than the iovecs, so bytes landing
+	// in the slot mean the frame did not fit the caller's buffer (dropped,
+	// unless it is a super-frame, which is cut from the slot).
 	rbufs  [][]byte
 	rsizes []int
 	roff   int
@@ -62,11 +64,12 @@ type tapPort struct {
 	rerr   error
 	riov   [3]unix.Iovec
 	rhdr   [vnet.HdrLen]byte
-	spare  [1]byte
+	q      rxBacklog // one slot: a super-frame being cut, else the overflow
 	readFn func(fd uintptr) bool
 	// rxFinished counts frames whose checksum the port finished; only the
 	// reader touches it (tests read it between ReadBatch calls).
 	rxFinished uint64
+	rxSuper    uint64 // super-frames received, likewise
 
 	// Send side, guarded by txMu: a writev of a zero virtio_net_hdr and
 	// the frame.
@@ -85,7 +88,7 @@ type tapPort struct {
 var _ Port = (*tapPort)(nil)
 
 // OpenInternal creates the TAP name (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, with
-// checksum offload) in the calling thread's network namespace and returns
+// checksum offload and TSO) in the calling thread's network namespace and returns
 // it as a Port. The interface is created down; SetupInternalLink moves it,
 // addresses it and sets it up. Close removes it.
 func OpenInternal(name string, opts InternalOptions) (Port, error) {
@@ -113,8 +116,10 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	p := &tapPort{name: name, file: f, rc: rc, batch: opts.BatchSize}
 	p.riov[0].Base = &p.rhdr[0]
 	p.riov[0].SetLen(len(p.rhdr))
-	p.riov[2].Base = &p.spare[0]
-	p.riov[2].SetLen(len(p.spare))
+	p.q = newRxBacklog(1)
+	over := p.q.slot(0)
+	p.riov[2].Base = &over[0]
+	p.riov[2].SetLen(len(over))
 	p.wiov[0].Base = &p.whdr[0]
 	p.wiov[0].SetLen(len(p.whdr))
 	p.readFn = p.read
@@ -123,7 +128,7 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 }
 
 // openTAP creates the TAP name on a non-blocking /dev/net/tun fd with a
-// 10-byte virtio_net_hdr and checksum offload, and returns the fd as an
+// 10-byte virtio_net_hdr, checksum offload and TSO, and returns the fd as an
 // os.File in Go's netpoller.
 func openTAP(name string) (*os.File, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -148,7 +153,7 @@ func openTAP(name string) (*os.File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM); err != nil {
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
 	}
@@ -171,7 +176,12 @@ func (p *tapPort) BatchSize() int { return p.batch }
 
 // DropCounts returns the frames the port dropped itself.
 func (p *tapPort) DropCounts() PortDrops {
-	return PortDrops{RxTooBig: p.rxTooBig.Load(), RxOffload: p.rxOffload.Load(), TxError: p.txError.Load(), TxDown: p.txDown.Load()}
+	return PortDrops{
+		RxTooBig:  p.rxTooBig.Load() + p.q.tooBig.Load(),
+		RxOffload: p.rxOffload.Load() + p.q.offload.Load(),
+		TxError:   p.txError.Load(),
+		TxDown:    p.txDown.Load(),
+	}
 }
 
 // ReadBatch waits in the netpoller for the first frame, then keeps reading
@@ -182,35 +192,52 @@ func (p *tapPort) DropCounts() PortDrops {
 // cannot be done (RxOffload). When the interface is deleted it returns
 // ErrPortGone.
 func (p *tapPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
-	p.rbufs, p.rsizes, p.roff = bufs, sizes, off
-	p.rmax = min(len(bufs), p.batch)
-	p.rn, p.rerr = 0, nil
-	if p.rmax == 0 {
+	rmax := min(len(bufs), p.batch)
+	if rmax == 0 {
 		return 0, nil
 	}
-	err := p.rc.Read(p.readFn)
-	n := p.rn
-	p.rbufs, p.rsizes, p.riov[1].Base = nil, nil, nil
-	if err == nil {
-		err = p.rerr
+	// Segments of a super-frame left over from the last call come first.
+	if out := p.q.drain(bufs[:rmax], sizes[:rmax], off); out > 0 {
+		return out, nil
 	}
-	if err == nil || n > 0 {
-		// Frames read before an error are returned; the error comes back
-		// on the next call.
-		return n, nil
+	for {
+		p.rbufs, p.rsizes, p.roff = bufs, sizes, off
+		p.rmax = rmax
+		p.rn, p.rerr = 0, nil
+		err := p.rc.Read(p.readFn)
+		n := p.rn
+		p.rbufs, p.rsizes, p.riov[1].Base = nil, nil, nil
+		if !p.q.empty() {
+			// A super-frame ended the read: cut it behind the frames
+			// before it.
+			n += p.q.drain(bufs[n:rmax], sizes[n:rmax], off)
+		}
+		if err == nil {
+			err = p.rerr
+		}
+		if n > 0 {
+			// Frames read before an error are returned; the error comes
+			// back on the next call.
+			return n, nil
+		}
+		if err == nil {
+			continue // a super-frame was dropped whole: wait again
+		}
+		switch {
+		case p.closed.Load():
+			return 0, net.ErrClosed
+		case errors.Is(err, unix.EBADFD):
+			return 0, ErrPortGone // the interface was deleted
+		}
+		return 0, fmt.Errorf("internal port %q: read: %w", p.name, err)
 	}
-	switch {
-	case p.closed.Load():
-		return 0, net.ErrClosed
-	case errors.Is(err, unix.EBADFD):
-		return 0, ErrPortGone // the interface was deleted
-	}
-	return 0, fmt.Errorf("internal port %q: read: %w", p.name, err)
 }
 
 // read is the RawConn.Read callback; it returns false to wait for the fd
-// to become readable.
+// to become readable. It stops after a super-frame, which it leaves in the
+// backlog.
 func (p *tapPort) read(fd uintptr) bool {
+	over := p.q.slots[0]
 	for p.rn < p.rmax {
 		buf := p.rbufs[p.rn][p.roff:]
 		p.riov[1].Base = unsafe.SliceData(buf)
@@ -225,14 +252,23 @@ func (p *tapPort) read(fd uintptr) bool {
 		case e != 0:
 			p.rerr = e
 			return true
-		case size > len(buf):
+		case size > len(buf)+len(over):
 			p.rxTooBig.Add(1)
 			continue
 		case size < 0: // cannot happen: the kernel writes the header first
 			p.rxOffload.Add(1)
 			continue
 		}
-		if !p.finish(buf[:size]) {
+		h, _ := vnet.Decode(p.rhdr[:])
+		if h.GSO() != vnet.GSONone {
+			p.toBacklog(buf, size, h)
+			return true
+		}
+		if size > len(buf) {
+			p.rxTooBig.Add(1)
+			continue
+		}
+		if !p.finish(buf[:size], h) {
 			p.rxOffload.Add(1)
 			continue
 		}

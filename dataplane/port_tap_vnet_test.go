@@ -18,10 +18,10 @@ import (
 // a packet socket with PACKET_VNET_HDR on its kernel side: what the test
 // sends there with a NEEDS_CSUM header leaves the kernel through the TAP
 // as CHECKSUM_PARTIAL, as the kernel's own TCP and UDP do.
-func tvUpTAP(t *testing.T) (p *tapPort, fd int) {
+func tvUpTAP(t *testing.T, opts InternalOptions) (p *tapPort, fd int) {
 	t.Helper()
 	name := ptName(t, "i")
-	p = ptOpenInternal(t, name, InternalOptions{})
+	p = ptOpenInternal(t, name, opts)
 	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
 	if err := SetupInternalLink(name, 0, "", nil); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func tvMessage(f []byte, h vnet.Hdr) []byte {
 // the port must return each finished, exactly as built with correct
 // checksums.
 func TestInternalFinishesPartial(t *testing.T) {
-	p, fd := tvUpTAP(t)
+	p, fd := tvUpTAP(t, InternalOptions{})
 	var want [][]byte
 	partial := 0
 	for _, s := range []vaSpec{
@@ -124,7 +124,7 @@ func TestInternalKernelTCP(t *testing.T) {
 // TestInternalReadPartialAllocs holds the zero-allocation promise for the
 // read path with checksums to finish.
 func TestInternalReadPartialAllocs(t *testing.T) {
-	p, fd := tvUpTAP(t)
+	p, fd := tvUpTAP(t, InternalOptions{})
 	const n = 64
 	s := vaSpec{payload: 200}
 	f, _ := vaBuild(t, s)
@@ -162,5 +162,96 @@ func TestInternalReadPartialAllocs(t *testing.T) {
 	}
 	if p.rxFinished < 100*n {
 		t.Errorf("finished %d checksums, want at least %d", p.rxFinished, 100*n)
+	}
+}
+
+// TestInternalSuperFrames hands the TAP TCP super-frames (TSO, IPv4 and
+// IPv6, one with a VLAN tag) between plain and partial frames, and reads
+// them with buffers that hold a super-frame, with wire-sized ones, and
+// with batches smaller than a super-frame's segments: what comes out must
+// be exactly the segments vnet.Segment makes, in order.
+func TestInternalSuperFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		batch, bufSz int
+	}{
+		{"big-buffers", 0, maxSuperFrame},
+		{"wire-buffers", 0, 2048},
+		{"batch-3", 3, 2048},
+		{"batch-1", 1, maxSuperFrame},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fd := tvUpTAP(t, InternalOptions{BatchSize: tc.batch, MTU: 9000})
+			var want [][]byte
+			supers := 0
+			for _, s := range []vaSpec{
+				{name: "plain", payload: 100},
+				{name: "tso4", tcpOpts: true, payload: 30000, mss: 1448, psh: true},
+				{name: "partial-tcp4", payload: 1000},
+				{name: "tso6", v6: true, payload: 10000, mss: 1428, fin: true},
+				{name: "tso4-big", payload: 60000, mss: 1460},
+				{name: "tso4-vlan", tags: 1, payload: 5000, mss: 1448},
+				{name: "plain", payload: 60},
+			} {
+				f, h := vaBuild(t, s)
+				switch {
+				case s.mss > 0:
+					// A wrong checksum in the super-frame: Segment
+					// computes them all.
+					want = append(want, vaWant(t, f, h)...)
+					ptSend(t, fd, tvMessage(vaPartial(f, h), h))
+					supers++
+				case s.name == "plain":
+					ptSend(t, fd, tvMessage(f, vnet.Hdr{}))
+					want = append(want, f)
+				default:
+					h := vaCsumHdr(s)
+					ptSend(t, fd, tvMessage(vaPartial(f, h), h))
+					want = append(want, f)
+				}
+			}
+			got := ptReadFrames(t, p, tc.bufSz, len(want), func(f []byte) bool {
+				return bytes.Equal(f[:12], append(append([]byte{}, ptMACB...), ptMACA...))
+			})
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("frame %d of %d (%d bytes, want %d):\ngot  %x\nwant %x", i, len(want), len(got[i]), len(want[i]), vaHead(got[i]), vaHead(want[i]))
+				}
+			}
+			if p.rxSuper != uint64(supers) {
+				t.Errorf("%d super-frames received, want %d (did the kernel segment them?)", p.rxSuper, supers)
+			}
+			if d := p.DropCounts(); d != (PortDrops{}) {
+				t.Errorf("drops %+v, want none", d)
+			}
+		})
+	}
+}
+
+// TestInternalReadSuperAllocs holds the zero-allocation promise for the
+// read path with super-frames to cut, into wire-sized buffers.
+func TestInternalReadSuperAllocs(t *testing.T) {
+	p, fd := tvUpTAP(t, InternalOptions{MTU: 9000})
+	s := vaSpec{payload: 20000, mss: 1448}
+	f, h := vaBuild(t, s)
+	msg := tvMessage(vaPartial(f, h), h)
+	segs := len(vaWant(t, f, h))
+	bufs, sizes := ptBufs(p.BatchSize(), 2048)
+	read := func() {
+		ptSend(t, fd, msg)
+		for got := 0; got < segs; {
+			k, err := p.ReadBatch(bufs, sizes, ptOff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += k
+		}
+	}
+	read()
+	if allocs := testing.AllocsPerRun(50, read); allocs != 0 {
+		t.Fatalf("ReadBatch with super-frames: %v allocations per super-frame, want 0", allocs)
+	}
+	if p.rxSuper < 51 {
+		t.Errorf("%d super-frames received, want at least 51", p.rxSuper)
 	}
 }
