@@ -227,6 +227,15 @@ control:
 	})
 
 	t.Run("flush and ageing", func(t *testing.T) {
+		// Quiet first: a neighbour entry left in DELAY by the traffic
+		// above sends a unicast ARP probe seconds later, which would
+		// re-learn MACs behind the test's back. A flushed entry has no
+		// pending probe.
+		for _, c := range []string{"c0", "c1", "c2", "c3", "s0"} {
+			if _, err := l.Exec(cs[c], "ip", "neigh", "flush", "all"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		a.cli(t, "fdb", "flush")
 		if es := a.fdb(t); len(es) != 0 {
 			t.Fatalf("after fdb flush: %v", es)
