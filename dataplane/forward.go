@@ -200,10 +200,11 @@ func (w *worker) unicast(t *portTable, i int, out *port, dest fdb.Dest, fromTunn
 	case !out.cfg.Carries(p.vlan):
 		inT.drop(DropVLANNotAllowed)
 	default:
-		if egressTagged(&out.cfg, p.vlan) {
+		tagged := egressTagged(&out.cfg, p.vlan)
+		if tagged {
 			p.start = pushTag(w.bufs[i], p.start, p.vlan)
 		}
-		w.stage(out, w.bufs[i][p.start:p.end], egressTagged(&out.cfg, p.vlan))
+		w.stage(out, w.bufs[i][p.start:p.end], tagged)
 	}
 }
 

@@ -6,26 +6,37 @@ import (
 	"time"
 )
 
-// portLoop is a port's reader: read a batch, forward it, repeat, until the
-// port is closed or its device disappears.
-func (s *Switch) portLoop(p *port) {
+// readLoop is the reader of a port or of the tunnel: read a batch, forward
+// it, repeat, until it is closed or its device disappears. Frames from the
+// tunnel go to local ports only (split horizon).
+func (s *Switch) readLoop(p *port) {
 	defer s.wg.Done()
 	defer close(p.done)
-	batch := p.dev.BatchSize()
+	fromTunnel := p.tun != nil
+	batch := 0
+	if fromTunnel {
+		batch = p.tun.BatchSize()
+	} else {
+		batch = p.dev.BatchSize()
+	}
 	if batch <= 0 {
-		batch = 64
+		batch = DefaultBatchSize
 	}
 	w := newWorker(s, p, batch)
 	var lastLog time.Time
 	for {
-		n, err := p.dev.ReadBatch(w.bufs, w.sizes, Headroom)
-		if n > 0 {
-			w.forward(n, false)
+		var n int
+		var err error
+		if fromTunnel {
+			n, err = p.tun.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
+		} else {
+			n, err = p.dev.ReadBatch(w.bufs, w.sizes, Headroom)
 		}
-		if err == nil {
-			continue
+		if n > 0 {
+			w.forward(n, fromTunnel)
 		}
 		switch {
+		case err == nil:
 		case errors.Is(err, net.ErrClosed):
 			return
 		case errors.Is(err, ErrPortGone):
@@ -35,40 +46,10 @@ func (s *Switch) portLoop(p *port) {
 			return
 		default:
 			if time.Since(lastLog) > time.Second {
-				s.log.Warn("port read failed", "port", p.cfg.Name, "err", err)
+				s.log.Warn("read failed", "port", p.cfg.Name, "err", err)
 				lastLog = time.Now()
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-	}
-}
-
-// tunnelLoop reads decapsulated frames from the tunnel and forwards them
-// to local ports only (split horizon).
-func (s *Switch) tunnelLoop(p *port) {
-	defer s.wg.Done()
-	defer close(p.done)
-	batch := p.tun.BatchSize()
-	if batch <= 0 {
-		batch = 64
-	}
-	w := newWorker(s, p, batch)
-	var lastLog time.Time
-	for {
-		n, err := p.tun.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
-		if n > 0 {
-			w.forward(n, true)
-		}
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if time.Since(lastLog) > time.Second {
-			s.log.Warn("tunnel read failed", "err", err)
-			lastLog = time.Now()
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

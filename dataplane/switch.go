@@ -133,7 +133,7 @@ func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
 	s.fdb.SetPortLimit(id, pc.MACLimit)
 	s.rebuildLocked()
 	s.wg.Add(1)
-	go s.portLoop(p)
+	go s.readLoop(p)
 	s.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlan_mode", pc.Mode.String(), "id", id)
 	return id, nil
 }
@@ -178,7 +178,7 @@ func (s *Switch) SetTunnel(t Tunnel, tc TunnelConfig) error {
 	s.tunnel = p
 	s.rebuildLocked()
 	s.wg.Add(1)
-	go s.tunnelLoop(p)
+	go s.readLoop(p)
 	return nil
 }
 
