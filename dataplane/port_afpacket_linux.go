@@ -103,20 +103,16 @@ type afpacketPort struct {
 	tryN, tryGot int
 	tryErr       error
 
-	// Send side: txMu serialises WriteBatch and guards tx.
+	// Send side: txMu serialises WriteBatch and guards the rest (see
+	// port_afpacket_tx_linux.go).
 	txMu sync.Mutex
 	tx   *mmsg.Writer
+	txw  txStage
 
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
 
 var _ Port = (*afpacketPort)(nil)
-
-// zeroVnetHdr goes in front of every frame sent: no offload asked for.
-// The frames the switch sends are always complete; handing the kernel
-// super-frames with a GSO header instead (TX-side GSO) would save
-// segmenting and sendmmsg work and is a later optimisation.
-var zeroVnetHdr [vnet.HdrLen]byte
 
 // OpenSystem attaches a system port to the existing interface ifname: a
 // veth, a TAP that QEMU or libvirt holds open, a physical NIC. The socket
@@ -176,6 +172,7 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 		tx:      mmsg.NewWriter(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{Iovs: 2})),
 	}
 	p.tryFn = p.tryRecv
+	p.txw = newTxStage(opts.BatchSize)
 	return p, nil
 }
 
@@ -270,53 +267,6 @@ func (p *afpacketPort) deviceGone() bool {
 	}
 	ll, ok := sa.(*unix.SockaddrLinklayer)
 	return !ok || ll.Ifindex != p.ifindex
-}
-
-// WriteBatch sends every frame with sendmmsg, BatchSize() frames per call,
-// waiting for the socket to drain when its buffer is full. A frame the
-// kernel refuses is skipped and counted (TxError); when the device queue
-// is full (ENOBUFS) or the device is down, the rest of the batch is dropped
-// and counted rather than tried frame by frame. It returns the number of
-// frames the kernel took, and ErrPortGone once the device is deleted.
-func (p *afpacketPort) WriteBatch(bufs [][]byte) (int, error) {
-	p.txMu.Lock()
-	defer p.txMu.Unlock()
-	b := p.tx.Batch()
-	sent := 0
-	for start := 0; start < len(bufs); start += p.batch {
-		k := min(len(bufs)-start, p.batch)
-		for i := range k {
-			b.SetBufs(i, zeroVnetHdr[:], bufs[start+i])
-		}
-		for from := 0; from < k; {
-			next, err := p.tx.Write(from, k, 0)
-			sent += next - from
-			from = next
-			if err == nil {
-				break
-			}
-			switch {
-			case p.closed.Load():
-				b.Release(k)
-				return sent, net.ErrClosed
-			case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
-				b.Release(k)
-				return sent, ErrPortGone
-			case errors.Is(err, unix.ENETDOWN):
-				p.txDown.Add(uint64(len(bufs) - start - from))
-				b.Release(k)
-				return sent, nil
-			case errors.Is(err, unix.ENOBUFS):
-				p.txError.Add(uint64(k - from))
-				from = k
-			default: // EMSGSIZE, EINVAL, ...: this frame only
-				p.txError.Add(1)
-				from++
-			}
-		}
-		b.Release(k)
-	}
-	return sent, nil
 }
 
 // Close closes the socket; a ReadBatch in progress returns net.ErrClosed.

@@ -100,6 +100,17 @@ control:
 					t.Logf("%s: %.2f Gbit/s, %d retransmits", d.name, r.Gbps, r.Retransmits)
 				}
 			}
+			// Data intact, and written coalesced: b's interface receives
+			// GSO frames (userspace GRO on the egress port), not one frame
+			// per segment.
+			const size = 32 << 20
+			rxBefore := ifCounter(t, l, b, "rx_packets")
+			if sent, got := tcpTransfer(t, a, b, size); sent != got {
+				t.Errorf("a->b: sha256 of %d bytes sent %x, received %x", size, sent, got)
+			}
+			if frames, segs := ifCounter(t, l, b, "rx_packets")-rxBefore, uint64(size/1448); frames > segs/3 {
+				t.Errorf("a->b: %s received %d frames for a %d-segment stream: not coalesced", bIf, frames, segs)
+			}
 			for _, port := range []string{"a0", "b0"} {
 				if n := ag.drops(t, port, "too_big"); n != 0 {
 					t.Errorf("port %s: %d too_big drops, want 0 (super-frames must be cut, not forwarded)", port, n)
