@@ -250,7 +250,8 @@ func (p *tapPort) read(fd uintptr) bool {
 		buf := p.rbufs[p.rn][p.roff:]
 		p.riov[1].Base = unsafe.SliceData(buf)
 		p.riov[1].SetLen(len(buf))
-		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&p.riov[0])), uintptr(len(p.riov)))
+		// A raw syscall: the fd is non-blocking (see mmsg.Batch.Recv).
+		r, _, e := unix.RawSyscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&p.riov[0])), uintptr(len(p.riov)))
 		size := int(r) - vnet.HdrLen
 		switch {
 		case e == unix.EINTR:
@@ -360,7 +361,8 @@ func (p *tapPort) writeOne(fd uintptr) unix.Errno {
 	p.wiov[1].SetLen(len(p.wpend))
 	var e unix.Errno
 	for {
-		_, _, e = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&p.wiov[0])), uintptr(len(p.wiov)))
+		// A raw syscall: the fd is non-blocking (see mmsg.Batch.Recv).
+		_, _, e = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&p.wiov[0])), uintptr(len(p.wiov)))
 		if e != unix.EINTR {
 			break
 		}
