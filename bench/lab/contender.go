@@ -65,12 +65,14 @@ func ContenderByName(name, vxswitchBin string) (Contender, error) {
 	switch base {
 	case "vxswitch":
 		c = &VXSwitch{Binary: vxswitchBin}
+	case "vxswitch-veth":
+		c = &VXSwitch{Binary: vxswitchBin, Veths: true}
 	case "kernel":
 		c = Kernel{}
 	case "ovs":
 		c = &OVS{}
 	default:
-		return nil, fmt.Errorf("unknown contender %q (want vxswitch, kernel or ovs, optionally with -nooffload)", name)
+		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-veth, kernel or ovs, optionally with -nooffload)", name)
 	}
 	if nooff {
 		c = NoOffload{c}

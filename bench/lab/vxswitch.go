@@ -14,11 +14,16 @@ import (
 // the host namespace, configured by a YAML file in DESIGN.md's format.
 // Every container is an internal port (tag 7) whose kernel side the agent
 // moves into the container's namespace (netns: /run/netns/NAME) and
-// addresses; sw-vlan7 is the host's SVI (internal, tag 7). VLAN 7 maps to
+// addresses — or, with Veths, a veth the lab makes, attached as a system
+// port, as LXD hands containers over and as the kernel and OVS contenders
+// get them; sw-vlan7 is the host's SVI (internal, tag 7). VLAN 7 maps to
 // VNI 7 over UDP 4789 to the other host (static remotes; no gossip).
 type VXSwitch struct {
 	// Binary is the path of the vxswitch binary.
 	Binary string
+	// Veths gives containers veths on system ports instead of internal
+	// ports (the contender is then called vxswitch-veth).
+	Veths bool
 	// StartTimeout bounds the wait for the agent's ports; 0 means 20 s.
 	StartTimeout time.Duration
 
@@ -27,8 +32,13 @@ type VXSwitch struct {
 
 var _ Contender = (*VXSwitch)(nil)
 
-// Name returns "vxswitch".
-func (*VXSwitch) Name() string { return "vxswitch" }
+// Name returns "vxswitch", or "vxswitch-veth" with Veths.
+func (v *VXSwitch) Name() string {
+	if v.Veths {
+		return "vxswitch-veth"
+	}
+	return "vxswitch"
+}
 
 // Available needs an executable Binary.
 func (v *VXSwitch) Available() error {
@@ -43,8 +53,9 @@ func (v *VXSwitch) Available() error {
 	return nil
 }
 
-// ContainerVeths is false: the agent creates the containers' interfaces.
-func (*VXSwitch) ContainerVeths() bool { return false }
+// ContainerVeths is false unless Veths: the agent creates the containers'
+// interfaces.
+func (v *VXSwitch) ContainerVeths() bool { return v.Veths }
 
 // ConfigPath is where Setup writes host h's config.
 func ConfigPath(t *Topo, h *Host) string { return filepath.Join(t.Lab.Dir, h.Name+".yaml") }
@@ -60,6 +71,10 @@ func Config(t *Topo, h *Host) string {
 	b.WriteString("ports:\n")
 	fmt.Fprintf(&b, "  - name: sw-vlan7\n    type: internal\n    tag: %d\n    addresses: [%s, %s]\n", VLAN, h.SVI4, h.SVI6)
 	for _, c := range h.Containers {
+		if t.Opts.ContainerVeths {
+			fmt.Fprintf(&b, "  - name: %s\n    type: system\n    tag: %d\n", c.Name, VLAN)
+			continue
+		}
 		fmt.Fprintf(&b, "  - name: %s\n    type: internal\n    tag: %d\n    netns: %s\n    addresses: [%s, %s]\n",
 			c.Name, VLAN, NSPath(c.NS), c.Addr4, c.Addr6)
 	}
