@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -10,7 +11,8 @@ import (
 // containers of a Topo, across the VXLAN tunnel (VNI 7, UDP 4789) when
 // there are two hosts.
 type Contender interface {
-	// Name is the contender's short name: "vxswitch", "kernel", "ovs".
+	// Name is the contender's short name: "vxswitch", "vxswitch-w2",
+	// "kernel", "ovs".
 	Name() string
 	// Available returns why the contender cannot run on this machine
 	// (a missing binary, say), or nil. It starts nothing.
@@ -57,20 +59,27 @@ func (e *UnavailableError) Error() string {
 }
 
 // ContenderByName returns the named contender: "vxswitch" (needs the
-// binary's path), "kernel" or "ovs", each optionally with the suffix
-// "-nooffload" (see NoOffload).
+// binary's path), "vxswitch-wN" (vxswitch with N workers, 2-16: the
+// agent's `workers: N`), "kernel" or "ovs", each optionally with the
+// suffix "-nooffload" (see NoOffload).
 func ContenderByName(name, vxswitchBin string) (Contender, error) {
 	base, nooff := strings.CutSuffix(name, "-nooffload")
 	var c Contender
-	switch base {
-	case "vxswitch":
+	switch {
+	case base == "vxswitch":
 		c = &VXSwitch{Binary: vxswitchBin}
-	case "kernel":
+	case strings.HasPrefix(base, "vxswitch-w"):
+		n, err := strconv.Atoi(strings.TrimPrefix(base, "vxswitch-w"))
+		if err != nil || n < 2 || n > MaxWorkers || base != fmt.Sprintf("vxswitch-w%d", n) {
+			return nil, fmt.Errorf("contender %q: want vxswitch-wN with N workers, 2-%d", name, MaxWorkers)
+		}
+		c = &VXSwitch{Binary: vxswitchBin, Workers: n}
+	case base == "kernel":
 		c = Kernel{}
-	case "ovs":
+	case base == "ovs":
 		c = &OVS{}
 	default:
-		return nil, fmt.Errorf("unknown contender %q (want vxswitch, kernel or ovs, optionally with -nooffload)", name)
+		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-wN, kernel or ovs, optionally with -nooffload)", name)
 	}
 	if nooff {
 		c = NoOffload{c}

@@ -3,7 +3,7 @@
 // writes the results table of bench/RESULTS.md.
 //
 //	go run ./bench/cmd/vxbench -vxswitch bin/vxswitch \
-//	    [-contenders vxswitch,kernel,ovs] \
+//	    [-contenders vxswitch,vxswitch-w2,kernel,ovs] \
 //	    [-metrics pps,tcp1500,tcp9000,ping,local-pps] [-runs 3] [-out bench/RESULTS.md]
 //
 // For each topology (two hosts at MTU 1500, two hosts at MTU 9000, one
@@ -62,7 +62,7 @@ func main() {
 	var c config
 	var contenders, metrics string
 	flag.StringVar(&c.vxswitch, "vxswitch", "", "path of the vxswitch binary (needed for the vxswitch contender)")
-	flag.StringVar(&contenders, "contenders", "vxswitch,kernel,ovs", "comma-separated: vxswitch, kernel, ovs; a -nooffload suffix turns offloads off on the containers' interfaces")
+	flag.StringVar(&contenders, "contenders", "vxswitch,kernel,ovs", "comma-separated: vxswitch, vxswitch-wN (N workers, 2-16; vxswitch-w2 against vxswitch compares 1 and 2), kernel, ovs; a -nooffload suffix turns offloads off on the containers' interfaces")
 	flag.StringVar(&metrics, "metrics", strings.Join(allMetrics, ","), "comma-separated: "+strings.Join(allMetrics, ", "))
 	flag.IntVar(&c.runs, "runs", 3, "runs per metric; the table shows their median and range")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "results file to update (empty: print only)")
