@@ -24,6 +24,12 @@ type Contender interface {
 	// ports; it returns once the switch is configured. Processes it
 	// starts go through t.Lab.Start, so Close stops them.
 	Setup(t *Topo) error
+	// SwitchProcs returns, after Setup, the processes that do the
+	// switching, for CPU accounting: vxswitch's agents, Open vSwitch's
+	// ovs-vswitchd and ovsdb-server, on every host. It is nil for a
+	// switch without a process of its own: the kernel bridge and vxlan
+	// device work in the sender's and in softirq context.
+	SwitchProcs() []*Proc
 }
 
 // Build checks that c is available, builds the topology o for it

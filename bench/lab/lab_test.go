@@ -238,6 +238,13 @@ func TestOVSTwoHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var names []string
+	for _, p := range c.SwitchProcs() {
+		names = append(names, p.Name)
+	}
+	if want := []string{"ovsdb-server", "ovs-vswitchd", "ovsdb-server", "ovs-vswitchd"}; !slices.Equal(names, want) {
+		t.Errorf("SwitchProcs = %v, want %v", names, want)
+	}
 	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
 	for _, dst := range []string{green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
 		if out, err := l.Exec(blue.NS, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", dst); err != nil {

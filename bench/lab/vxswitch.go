@@ -162,6 +162,18 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
+// SwitchProcs returns the agents of every host, in host order (after
+// Setup).
+func (v *VXSwitch) SwitchProcs() []*Proc {
+	var ps []*Proc
+	for _, name := range HostNames {
+		if p, ok := v.agents[name]; ok {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 // Agent returns the agent process of host h (after Setup).
 func (v *VXSwitch) Agent(h *Host) *Proc { return v.agents[h.Name] }
 

@@ -101,6 +101,9 @@ func TestContenderByName(t *testing.T) {
 			t.Errorf("ContenderByName(%q) accepted", bad)
 		}
 	}
+	if ps := (lab.Kernel{}).SwitchProcs(); ps != nil {
+		t.Errorf("Kernel.SwitchProcs = %v, want nil (no process of its own)", ps)
+	}
 }
 
 // TestVXSwitchWorkersStartsOrSaysWhy starts the one-host lab with two
@@ -113,8 +116,8 @@ func TestVXSwitchWorkersStartsOrSaysWhy(t *testing.T) {
 	l := lab.ForTest(t)
 	top, err := lab.Build(l, vx, lab.Options{Hosts: 1, Containers: 2})
 	if err == nil {
-		if vx.Agent(top.Hosts[0]) == nil {
-			t.Errorf("no agent on blue")
+		if ps := vx.SwitchProcs(); len(ps) != 1 || ps[0] != vx.Agent(top.Hosts[0]) {
+			t.Errorf("SwitchProcs = %v, want blue's agent", ps)
 		}
 		t.Logf("the agent accepts workers: 2")
 		return
