@@ -71,9 +71,10 @@ var rows = []row{
 // contenderOrder puts the usual three first, others (variants) after.
 var contenderOrder = []string{"vxswitch", "kernel", "ovs"}
 
-// Results is the set of entries kept in RESULTS.md.
+// Results is the set of entries and profiles kept in RESULTS.md.
 type Results struct {
-	Entries []Entry `json:"entries"`
+	Entries  []Entry   `json:"entries"`
+	Profiles []Profile `json:"profiles,omitempty"`
 }
 
 // Merge replaces the entries of (contender, metric) pairs present in
@@ -92,6 +93,18 @@ func (r *Results) Merge(newer []Entry) {
 			r.Entries = append(r.Entries, e)
 		}
 	}
+}
+
+// MergeProfiles replaces the profiles of every (contender, metric, tool)
+// present in newer, all hosts together, and keeps the rest.
+func (r *Results) MergeProfiles(newer []Profile) {
+	type key struct{ c, m, t string }
+	fresh := map[key]bool{}
+	for _, p := range newer {
+		fresh[key{p.Contender, p.Metric, p.Tool}] = true
+	}
+	r.Profiles = slices.DeleteFunc(r.Profiles, func(p Profile) bool { return fresh[key{p.Contender, p.Metric, p.Tool}] })
+	r.Profiles = append(r.Profiles, newer...)
 }
 
 func (r *Results) get(contender, metric string) (Entry, bool) {
@@ -255,8 +268,9 @@ func (r *Results) Render() (string, error) {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, k.cmd, strings.Join(parts, "; "))
 	}
-	// One entry per line. json.Marshal escapes '<' and '>', so the data
-	// cannot end the comment.
+	r.renderProfiles(&b)
+	// One entry or profile per line. json.Marshal escapes '<' and '>',
+	// so the data cannot end the comment.
 	lines := make([]string, 0, len(r.Entries))
 	for _, e := range r.Entries {
 		j, err := json.Marshal(e)
@@ -265,7 +279,19 @@ func (r *Results) Render() (string, error) {
 		}
 		lines = append(lines, string(j))
 	}
-	b.WriteString("\n" + dataOpen + "\n{\"entries\": [\n" + strings.Join(lines, ",\n") + "\n]}\n" + dataClose + "\n")
+	data := "{\"entries\": [\n" + strings.Join(lines, ",\n") + "\n]"
+	if len(r.Profiles) > 0 {
+		lines = lines[:0]
+		for _, p := range r.Profiles {
+			j, err := json.Marshal(p)
+			if err != nil {
+				return "", err
+			}
+			lines = append(lines, string(j))
+		}
+		data += ",\n\"profiles\": [\n" + strings.Join(lines, ",\n") + "\n]"
+	}
+	b.WriteString("\n" + dataOpen + "\n" + data + "}\n" + dataClose + "\n")
 	b.WriteString(endMarker + "\n")
 	return b.String(), nil
 }
@@ -311,9 +337,10 @@ are kept as they are.
 
 `
 
-// UpdateFile merges entries into the results stored in path and rewrites
-// its generated section, keeping everything outside the markers.
-func UpdateFile(path string, entries []Entry) error {
+// UpdateFile merges entries and profiles into the results stored in path
+// and rewrites its generated section, keeping everything outside the
+// markers.
+func UpdateFile(path string, entries []Entry, profiles []Profile) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -327,6 +354,7 @@ func UpdateFile(path string, entries []Entry) error {
 		return err
 	}
 	r.Merge(entries)
+	r.MergeProfiles(profiles)
 	sec, err := r.Render()
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ func entry(c, m string, med float64) Entry {
 // the markers survives and the first run's other contender is kept.
 func TestUpdateFileKeepsNotesAndMerges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "RESULTS.md")
-	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 179), entry("ovs", "pps", 81)}); err != nil {
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 179), entry("ovs", "pps", 81)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -27,7 +27,7 @@ func TestUpdateFileKeepsNotesAndMerges(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 200), entry("vxswitch", "pps", 100)}); err != nil {
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 200), entry("vxswitch", "pps", 100)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(path)
@@ -124,7 +124,7 @@ func TestSummarizeCPU(t *testing.T) {
 	if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateFile(path, nil); err != nil {
+	if err := UpdateFile(path, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)

@@ -34,6 +34,7 @@ func run(c config) int {
 		fmt.Printf("vxbench: warning: the machine is busy (load %s); rates will be lower than on an idle machine\n", env.Load)
 	}
 	var entries []Entry
+	var profiles []Profile
 	failed := false
 	var contenders []lab.Contender
 	for _, name := range c.contenders {
@@ -55,22 +56,27 @@ func run(c config) int {
 		if len(ms) == 0 || len(contenders) == 0 {
 			continue
 		}
-		es, ok := runTopology(ls, c, contenders, tp, ms, env)
+		es, ps, ok := runTopology(ls, c, contenders, tp, ms, env)
 		ls.waitIfInterrupted()
 		entries = append(entries, es...)
+		profiles = append(profiles, ps...)
 		failed = failed || !ok
 	}
 	fmt.Println()
 	ls.waitIfInterrupted()
 	if c.out != "" {
-		if err := UpdateFile(c.out, entries); err != nil {
+		if err := UpdateFile(c.out, entries, profiles); err != nil {
 			fmt.Printf("vxbench: %v\n", err)
 			return 1
 		}
 		fmt.Printf("vxbench: updated %s\n", c.out)
 	}
+	if c.prof.made {
+		fmt.Printf("vxbench: raw profiles are in %s (go tool pprof FILE.pb.gz; perf report -i FILE.perf.data)\n", c.prof.dir)
+	}
 	var r Results
 	r.Merge(entries)
+	r.MergeProfiles(profiles)
 	sec, _ := r.Render()
 	fmt.Println(strings.SplitN(sec, dataOpen, 2)[0])
 	if failed {
@@ -89,9 +95,12 @@ func displayName(c config, name string) string {
 // runTopology builds tp for every contender, then measures each metric
 // run by run, taking the contenders in turn within each run, so that a
 // change in the machine's load hits all of them alike. It reports false
-// if a contender could not be set up (its entries then say why).
-func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []string, env Entry) ([]Entry, bool) {
+// if a contender could not be set up (its entries then say why). With
+// -profile or -perf, each pps metric ends with one profiled window per
+// contender that wants one (profiler.run).
+func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []string, env Entry) ([]Entry, []Profile, bool) {
 	var out []Entry
+	var profiles []Profile
 	ok := true
 	var cs []*contestant
 	defer func() {
@@ -104,7 +113,7 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 		name := displayName(c, ct.Name())
 		l, err := ls.New(i)
 		if err != nil {
-			return out, false
+			return out, profiles, false
 		}
 		opts := tp.opts
 		opts.IPv6Underlay = c.ipv6Underlay
@@ -131,7 +140,7 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 		for i := 1; i <= c.runs; i++ {
 			for _, x := range cs {
 				if x.l.Context().Err() != nil {
-					return out, ok
+					return out, profiles, ok
 				}
 				measureOnce(c, x, m, i)
 			}
@@ -139,8 +148,16 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 		for _, x := range cs {
 			out = append(out, summarize(env, c, x, m)...)
 		}
+		if m != "pps" && m != "local-pps" {
+			continue
+		}
+		for _, x := range cs {
+			if c.prof.wants(x) && x.l.Context().Err() == nil {
+				profiles = append(profiles, c.prof.run(c, x, m, env)...)
+			}
+		}
 	}
-	return out, ok
+	return out, profiles, ok
 }
 
 // noteSet returns x's notes for key (a metric or a row).
