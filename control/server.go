@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,8 +20,9 @@ import (
 // a few addresses, is well under a kilobyte.
 const maxRequestBody = 64 << 10
 
-// NewHandler serves the control API (see api.go) from b. Each request is
-// logged at debug level; internal errors at warn.
+// NewHandler serves the control API (see api.go) from b, and Go's
+// profiling endpoints under /debug/pprof/ (registerPprof). Each API
+// request is logged at debug level; internal errors at warn.
 func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -36,10 +38,28 @@ func NewHandler(b Backend, log *slog.Logger) http.Handler {
 	mux.HandleFunc("DELETE /v1/ports/{name}", h.portDel)
 	mux.HandleFunc("GET /v1/members", h.members)
 	mux.HandleFunc("GET /v1/stats", h.stats)
+	registerPprof(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, Errorf(CodeNotFound, "no API endpoint %s %s", r.Method, r.URL.Path))
 	})
 	return mux
+}
+
+// registerPprof puts net/http/pprof's handlers on mux under
+// /debug/pprof/: the index and the named profiles (heap, goroutine,
+// allocs, block, mutex, threadcreate) through Index, a CPU profile
+// (profile?seconds=N), an execution trace (trace?seconds=N), cmdline and
+// symbol. They are registered here, explicitly: the package's own init
+// puts them on http.DefaultServeMux, which the agent never serves. The
+// control socket is root's (mode 0660), so profiles are as private as the
+// rest of the API; nothing is exposed on the metrics listener.
+func registerPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 type handler struct {

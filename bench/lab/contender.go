@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -10,7 +11,8 @@ import (
 // containers of a Topo, across the VXLAN tunnel (VNI 7, UDP 4789) when
 // there are two hosts.
 type Contender interface {
-	// Name is the contender's short name: "vxswitch", "kernel", "ovs".
+	// Name is the contender's short name: "vxswitch", "vxswitch-w2",
+	// "kernel", "ovs".
 	Name() string
 	// Available returns why the contender cannot run on this machine
 	// (a missing binary, say), or nil. It starts nothing.
@@ -22,6 +24,12 @@ type Contender interface {
 	// ports; it returns once the switch is configured. Processes it
 	// starts go through t.Lab.Start, so Close stops them.
 	Setup(t *Topo) error
+	// SwitchProcs returns, after Setup, the processes that do the
+	// switching, for CPU accounting: vxswitch's agents, Open vSwitch's
+	// ovs-vswitchd and ovsdb-server, on every host. It is nil for a
+	// switch without a process of its own: the kernel bridge and vxlan
+	// device work in the sender's and in softirq context.
+	SwitchProcs() []*Proc
 }
 
 // Build checks that c is available, builds the topology o for it
@@ -57,22 +65,28 @@ func (e *UnavailableError) Error() string {
 }
 
 // ContenderByName returns the named contender: "vxswitch" (needs the
-// binary's path), "kernel" or "ovs", each optionally with the suffix
-// "-nooffload" (see NoOffload).
+// binary's path), "vxswitch-veth" (containers on veths as system ports),
+// "vxswitch-wN" or "vxswitch-veth-wN" (N workers, 2-16: the agent's
+// `workers: N`), "kernel" or "ovs", each optionally with the
+// suffix "-nooffload" (see NoOffload).
 func ContenderByName(name, vxswitchBin string) (Contender, error) {
 	base, nooff := strings.CutSuffix(name, "-nooffload")
 	var c Contender
-	switch base {
-	case "vxswitch":
+	switch {
+	case base == "vxswitch":
 		c = &VXSwitch{Binary: vxswitchBin}
-	case "vxswitch-veth":
-		c = &VXSwitch{Binary: vxswitchBin, Veths: true}
-	case "kernel":
+	case strings.HasPrefix(base, "vxswitch-"):
+		v, err := vxswitchVariant(base, vxswitchBin)
+		if err != nil {
+			return nil, fmt.Errorf("contender %q: %w", name, err)
+		}
+		c = v
+	case base == "kernel":
 		c = Kernel{}
-	case "ovs":
+	case base == "ovs":
 		c = &OVS{}
 	default:
-		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-veth, kernel or ovs, optionally with -nooffload)", name)
+		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-veth, vxswitch-wN, vxswitch-veth-wN, kernel or ovs, optionally with -nooffload)", name)
 	}
 	if nooff {
 		c = NoOffload{c}
@@ -131,4 +145,25 @@ func (c *Container) waitIf(timeout time.Duration) error {
 		}
 		return nil
 	}, timeout)
+}
+
+// vxswitchVariant parses "vxswitch-veth", "vxswitch-wN" and
+// "vxswitch-veth-wN".
+func vxswitchVariant(base, bin string) (*VXSwitch, error) {
+	v := &VXSwitch{Binary: bin}
+	rest := strings.TrimPrefix(base, "vxswitch")
+	if r, ok := strings.CutPrefix(rest, "-veth"); ok {
+		v.Veths, rest = true, r
+	}
+	if r, ok := strings.CutPrefix(rest, "-w"); ok {
+		n, err := strconv.Atoi(r)
+		if err != nil || n < 2 || n > MaxWorkers || r != strconv.Itoa(n) {
+			return nil, fmt.Errorf("want vxswitch[-veth]-wN with N workers, 2-%d", MaxWorkers)
+		}
+		v.Workers, rest = n, ""
+	}
+	if rest != "" {
+		return nil, fmt.Errorf("want vxswitch, vxswitch-veth, vxswitch-wN or vxswitch-veth-wN")
+	}
+	return v, nil
 }

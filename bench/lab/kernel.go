@@ -23,6 +23,10 @@ func (Kernel) Available() error {
 	return err
 }
 
+// SwitchProcs is nil: the bridge and the vxlan device have no process;
+// they work in the sender's context and in softirq.
+func (Kernel) SwitchProcs() []*Proc { return nil }
+
 // ContainerVeths is true: containers hang off br0 through veths.
 func (Kernel) ContainerVeths() bool { return true }
 

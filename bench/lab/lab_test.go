@@ -69,6 +69,20 @@ func assertClean(t *testing.T, prefix string, before []string) {
 	}
 }
 
+// procComms returns /proc/PID/comm of each process.
+func procComms(t *testing.T, ps []*lab.Proc) []string {
+	t.Helper()
+	var out []string
+	for _, p := range ps {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.Pid()))
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		out = append(out, strings.TrimSpace(string(b)))
+	}
+	return out
+}
+
 // TestKernelTwoHosts builds the classic lab with the kernel contender
 // over an IPv4 and an IPv6 underlay, pings across the kernel vxlan tunnel
 // (IPv4, IPv6, the SVI, a 1472-byte DF ping at MTU 1500) and checks that
@@ -238,6 +252,11 @@ func TestOVSTwoHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The PIDs are the daemons themselves (ip netns exec and env exec
+	// them), so /proc/PID/stat is theirs: what vxbench charges CPU to.
+	if names := procComms(t, c.SwitchProcs()); !slices.Equal(names, []string{"ovsdb-server", "ovs-vswitchd", "ovsdb-server", "ovs-vswitchd"}) {
+		t.Errorf("SwitchProcs run %v, want each host's ovsdb-server and ovs-vswitchd", names)
+	}
 	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
 	for _, dst := range []string{green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
 		if out, err := l.Exec(blue.NS, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", dst); err != nil {
@@ -282,6 +301,9 @@ func TestVXSwitchTwoHosts(t *testing.T) {
 	top, err := lab.Build(l, vx, lab.Options{MTU: 9000})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if names := procComms(t, vx.SwitchProcs()); !slices.Equal(names, []string{"vxswitch", "vxswitch"}) {
+		t.Errorf("SwitchProcs run %v, want both hosts' vxswitch agents", names)
 	}
 	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
 	for _, dst := range []string{green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {

@@ -28,7 +28,9 @@ const OVSSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 //
 // The vxlan port has no tag, so it is a trunk: frames cross the tunnel
 // with their 802.1Q tag inside VNI 7, as in the classic OVS lab.
-type OVS struct{}
+type OVS struct {
+	procs []*Proc // ovsdb-server and ovs-vswitchd of every host
+}
 
 var _ Contender = (*OVS)(nil)
 
@@ -87,8 +89,12 @@ func (*OVS) Appctl(t *Topo, h *Host, args ...string) (string, error) {
 	return t.Lab.Exec(h.NS, o.env(append([]string{"ovs-appctl", "-t", ctl}, args...)...)...)
 }
 
+// SwitchProcs returns every host's ovsdb-server and ovs-vswitchd.
+func (c *OVS) SwitchProcs() []*Proc { return c.procs }
+
 // Setup starts OVS on every host and builds br-phy and br-int.
 func (c *OVS) Setup(t *Topo) error {
+	c.procs = nil
 	for _, h := range t.Hosts {
 		if err := c.setupHost(t, h); err != nil {
 			return fmt.Errorf("host %s: %w", h.Name, err)
@@ -115,6 +121,7 @@ func (c *OVS) setupHost(t *Topo, h *Host) error {
 	if err != nil {
 		return err
 	}
+	c.procs = append(c.procs, srv)
 	if err := l.WaitFor(func() error {
 		if err := srv.Alive(); err != nil {
 			return err
@@ -134,6 +141,7 @@ func (c *OVS) setupHost(t *Topo, h *Host) error {
 	if err != nil {
 		return err
 	}
+	c.procs = append(c.procs, vsd)
 	// The first change that waits for ovs-vswitchd also proves it runs.
 	if err := o.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev"); err != nil {
 		return fmt.Errorf("%w\n%s", err, vsd.Alive())

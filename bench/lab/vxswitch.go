@@ -24,6 +24,10 @@ type VXSwitch struct {
 	// Veths gives containers veths on system ports instead of internal
 	// ports (the contender is then called vxswitch-veth).
 	Veths bool
+	// Workers, when above 1, is written to the config as `workers: N`:
+	// readers per port (TAP queues, PACKET_FANOUT members, tunnel
+	// sockets). 0 or 1 leaves the key out (the agent's default, one).
+	Workers int
 	// StartTimeout bounds the wait for the agent's ports; 0 means 20 s.
 	StartTimeout time.Duration
 
@@ -32,12 +36,19 @@ type VXSwitch struct {
 
 var _ Contender = (*VXSwitch)(nil)
 
-// Name returns "vxswitch", or "vxswitch-veth" with Veths.
+// MaxWorkers is the largest `workers:` the agent accepts.
+const MaxWorkers = 16
+
+// Name returns "vxswitch", with "-veth" for Veths and "-wN" for N workers.
 func (v *VXSwitch) Name() string {
+	name := "vxswitch"
 	if v.Veths {
-		return "vxswitch-veth"
+		name += "-veth"
 	}
-	return "vxswitch"
+	if v.Workers > 1 {
+		name += fmt.Sprintf("-w%d", v.Workers)
+	}
+	return name
 }
 
 // Available needs an executable Binary.
@@ -63,11 +74,21 @@ func ConfigPath(t *Topo, h *Host) string { return filepath.Join(t.Lab.Dir, h.Nam
 // SocketPath is host h's agent control socket.
 func SocketPath(t *Topo, h *Host) string { return filepath.Join(t.Lab.Dir, h.Name+".sock") }
 
-// Config returns host h's agent config in DESIGN.md's YAML format.
-func Config(t *Topo, h *Host) string {
+// Config returns host h's agent config in DESIGN.md's YAML format, with
+// one worker (no `workers:` key). VXSwitch.Config adds the workers.
+func Config(t *Topo, h *Host) string { return config(t, h, 0) }
+
+// Config returns host h's agent config for this contender: Config plus
+// `workers: N` when Workers is above 1.
+func (v *VXSwitch) Config(t *Topo, h *Host) string { return config(t, h, v.Workers) }
+
+func config(t *Topo, h *Host, workers int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bridge: %s\n", h.Name)
 	fmt.Fprintf(&b, "mtu: %d\n", t.Opts.MTU)
+	if workers > 1 {
+		fmt.Fprintf(&b, "workers: %d\n", workers)
+	}
 	b.WriteString("ports:\n")
 	fmt.Fprintf(&b, "  - name: sw-vlan7\n    type: internal\n    tag: %d\n    addresses: [%s, %s]\n", VLAN, h.SVI4, h.SVI6)
 	for _, c := range h.Containers {
@@ -114,7 +135,7 @@ func (v *VXSwitch) Setup(t *Topo) error {
 	v.agents = map[string]*Proc{}
 	for _, h := range t.Hosts {
 		path := ConfigPath(t, h)
-		if err := os.WriteFile(path, []byte(Config(t, h)), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(v.Config(t, h)), 0o644); err != nil {
 			return err
 		}
 		p, err := l.Start(h.NS, v.Binary, "agent", "--config", path)
@@ -137,11 +158,34 @@ func (v *VXSwitch) Setup(t *Topo) error {
 				return w.check(l)
 			}, timeout)
 			if err != nil {
+				if ok, _ := p.Exited(); ok {
+					// Its last words (a config error names the key and
+					// line) make the first line of the error.
+					return fmt.Errorf("host %s: agent exited at start: %s\n%w", h.Name, lastLine(p.Tail(5)), err)
+				}
 				return fmt.Errorf("host %s: agent's port %s: %w", h.Name, w.ifname, err)
 			}
 		}
 	}
 	return nil
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// SwitchProcs returns the agents of every host, in host order (after
+// Setup).
+func (v *VXSwitch) SwitchProcs() []*Proc {
+	var ps []*Proc
+	for _, name := range HostNames {
+		if p, ok := v.agents[name]; ok {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // Agent returns the agent process of host h (after Setup).

@@ -2,6 +2,7 @@ package measure
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,13 +27,29 @@ type PPSResult struct {
 	// Delivered is what reached the receiver's interface (rx_packets).
 	Delivered float64
 	Window    time.Duration
+	// OfferedPackets and DeliveredPackets are the counts behind the
+	// rates: the packets of the window.
+	OfferedPackets, DeliveredPackets uint64
+}
+
+// A Probe watches a PPS window: WindowStart is called as the window
+// opens and WindowEnd as it closes, each at the instant of the window's
+// time stamp (after the sender's counters are read and before the
+// receiver's), so that what a probe measures covers exactly the counted
+// packets. Both must return at once (a read of /proc, a signal); a probe
+// with slow work starts it in the background and the caller collects it
+// after PPS returns. An error from a probe fails the run.
+type Probe interface {
+	WindowStart() error
+	WindowEnd() error
 }
 
 // PPS sends 64-byte UDP frames with trafgen from src to dst for dur and
 // returns the offered and delivered rates. A ping first fills ARP and the
 // switches' FDBs, so frames are forwarded, not flooded. The window
-// starts 0.5 s after trafgen, once it runs at full speed.
-func PPS(l *lab.Lab, src, dst *lab.Container, dur time.Duration) (PPSResult, error) {
+// starts 0.5 s after trafgen, once it runs at full speed. The probes, if
+// any, see the window open and close.
+func PPS(l *lab.Lab, src, dst *lab.Container, dur time.Duration, probes ...Probe) (PPSResult, error) {
 	var r PPSResult
 	if _, err := src.Ping(dst.Addr4.Addr(), 2); err != nil {
 		return r, fmt.Errorf("priming ping %s -> %s: %w", src, dst, err)
@@ -63,7 +80,14 @@ func PPS(l *lab.Lab, src, dst *lab.Container, dur time.Duration) (PPSResult, err
 		return r, gen.Alive()
 	case <-time.After(500 * time.Millisecond):
 	}
-	tx0, rx0, t0, err := readCounters(l, src, dst)
+	tx0, rx0, t0, err := readCounters(l, src, dst, func() error {
+		for _, p := range probes {
+			if err := p.WindowStart(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return r, err
 	}
@@ -74,7 +98,13 @@ func PPS(l *lab.Lab, src, dst *lab.Container, dur time.Duration) (PPSResult, err
 		return r, lab.ErrClosed
 	case <-time.After(dur):
 	}
-	tx1, rx1, t1, err := readCounters(l, src, dst)
+	tx1, rx1, t1, err := readCounters(l, src, dst, func() error {
+		var errs []error
+		for _, p := range probes {
+			errs = append(errs, p.WindowEnd())
+		}
+		return errors.Join(errs...)
+	})
 	if err != nil {
 		return r, err
 	}
@@ -83,8 +113,9 @@ func PPS(l *lab.Lab, src, dst *lab.Container, dur time.Duration) (PPSResult, err
 	}
 	r.Window = t1.Sub(t0)
 	secs := r.Window.Seconds()
-	r.Offered = float64(tx1-tx0) / secs
-	r.Delivered = float64(rx1-rx0) / secs
+	r.OfferedPackets, r.DeliveredPackets = tx1-tx0, rx1-rx0
+	r.Offered = float64(r.OfferedPackets) / secs
+	r.Delivered = float64(r.DeliveredPackets) / secs
 	return r, nil
 }
 
@@ -97,8 +128,8 @@ func readMAC(l *lab.Lab, c *lab.Container) (net.HardwareAddr, error) {
 }
 
 // readCounters reads src's tx_packets+tx_dropped and dst's rx_packets;
-// the time returned is halfway between the two reads.
-func readCounters(l *lab.Lab, src, dst *lab.Container) (tx, rx uint64, at time.Time, err error) {
+// the time returned is halfway between the two reads, where atMid runs.
+func readCounters(l *lab.Lab, src, dst *lab.Container, atMid func() error) (tx, rx uint64, at time.Time, err error) {
 	s := "/sys/class/net/" + src.IfName + "/statistics/"
 	out, err := l.Exec(src.NS, "cat", s+"tx_packets", s+"tx_dropped")
 	if err != nil {
@@ -109,6 +140,9 @@ func readCounters(l *lab.Lab, src, dst *lab.Container) (tx, rx uint64, at time.T
 		return 0, 0, at, err
 	}
 	mid := time.Now()
+	if err := atMid(); err != nil {
+		return 0, 0, at, fmt.Errorf("probe: %w", err)
+	}
 	out, err = l.Exec(dst.NS, "cat", "/sys/class/net/"+dst.IfName+"/statistics/rx_packets")
 	if err != nil {
 		return 0, 0, at, err

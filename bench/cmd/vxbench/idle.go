@@ -2,48 +2,25 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/vxswitch/vxswitch/bench/measure"
 )
 
-// cpuTimes returns the busy and total jiffies of all CPUs from /proc/stat.
-func cpuTimes() (busy, total uint64, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
-	}
-	for i, s := range f[1:] {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return 0, 0, err
-		}
-		total += v
-		if i != 3 && i != 4 { // idle, iowait
-			busy += v
-		}
-	}
-	return busy, total, nil
-}
-
-// busyFraction measures how busy the CPUs are over d (0 to 1).
+// busyFraction measures how busy the CPUs are over d (0 to 1): the share
+// of time that was not idle (time stolen by the hypervisor counts as
+// busy here, since it slows a run down as much).
 func busyFraction(d time.Duration) float64 {
-	b0, t0, err := cpuTimes()
+	m0, err := measure.ReadMachineCPU()
 	if err != nil {
 		return 0
 	}
 	time.Sleep(d)
-	b1, t1, err := cpuTimes()
-	if err != nil || t1 == t0 {
+	m1, err := measure.ReadMachineCPU()
+	if err != nil || m1.Total() == m0.Total() {
 		return 0
 	}
-	return float64(b1-b0) / float64(t1-t0)
+	return 1 - float64(m1.Idle-m0.Idle)/float64(m1.Total()-m0.Total())
 }
 
 // waitIdle waits, at most max, until the CPUs are less than 25 % busy

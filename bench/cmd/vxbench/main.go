@@ -3,8 +3,9 @@
 // writes the results table of bench/RESULTS.md.
 //
 //	go run ./bench/cmd/vxbench -vxswitch bin/vxswitch \
-//	    [-contenders vxswitch,kernel,ovs] \
-//	    [-metrics pps,tcp1500,tcp9000,ping,local-pps] [-runs 3] [-out bench/RESULTS.md]
+//	    [-contenders vxswitch,vxswitch-w2,kernel,ovs] \
+//	    [-metrics pps,tcp1500,tcp9000,ping,local-pps] [-runs 3] [-out bench/RESULTS.md] \
+//	    [-profile] [-perf] [-profile-dir DIR]
 //
 // For each topology (two hosts at MTU 1500, two hosts at MTU 9000, one
 // host with two containers) every contender gets its own fresh lab; the
@@ -15,6 +16,15 @@
 // waits (-wait-idle) for the CPUs to calm down, and notes runs that began
 // on busy CPUs. A contender that cannot start is skipped with the reason
 // printed and recorded. It needs root.
+//
+// The pps metrics also report CPU seconds per million packets delivered,
+// of the switch's processes and of the whole machine, sampled at the
+// window's edges. With -profile, each vxswitch contender gets one more pps
+// window (not counted) in which every agent's CPU profile is fetched over
+// its control socket; with -perf, every contender's extra window is also
+// recorded by `perf record -a -g`. The top 10 functions (pprof: by flat
+// and by cumulative time; perf: symbols by self time) go into RESULTS.md,
+// the raw profiles into -profile-dir.
 package main
 
 import (
@@ -56,13 +66,14 @@ type config struct {
 	pings        int
 	ipv6Underlay bool
 	waitIdle     time.Duration
+	prof         *profiler
 }
 
 func main() {
-	var c config
+	c := config{prof: &profiler{}}
 	var contenders, metrics string
 	flag.StringVar(&c.vxswitch, "vxswitch", "", "path of the vxswitch binary (needed for the vxswitch contender)")
-	flag.StringVar(&contenders, "contenders", "vxswitch,kernel,ovs", "comma-separated: vxswitch, vxswitch-veth (containers on veths as system ports), kernel, ovs; a -nooffload suffix turns offloads off on the containers' interfaces")
+	flag.StringVar(&contenders, "contenders", "vxswitch,kernel,ovs", "comma-separated: vxswitch, vxswitch-veth (containers on veths as system ports), vxswitch-wN (N workers, 2-16; also vxswitch-veth-wN), kernel, ovs; a -nooffload suffix turns offloads off on the containers' interfaces")
 	flag.StringVar(&metrics, "metrics", strings.Join(allMetrics, ","), "comma-separated: "+strings.Join(allMetrics, ", "))
 	flag.IntVar(&c.runs, "runs", 3, "runs per metric; the table shows their median and range")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "results file to update (empty: print only)")
@@ -70,10 +81,16 @@ func main() {
 	flag.IntVar(&c.pings, "pings", 200, "pings per ping run (10 ms apart)")
 	flag.DurationVar(&c.waitIdle, "wait-idle", 20*time.Second, "before each run, wait up to this long for the CPUs to be under 25% busy (0: do not wait)")
 	flag.BoolVar(&c.ipv6Underlay, "ipv6-underlay", false, "carry the tunnel over IPv6 (2001:db8:220::/64)")
+	flag.BoolVar(&c.prof.pprof, "profile", false, "after the counted pps and local-pps runs of a vxswitch contender, one more window (not counted) "+
+		"during which each agent's CPU profile is fetched over its control socket (/debug/pprof/profile); "+
+		"the top 10 functions by flat and cumulative time go to -out")
+	flag.BoolVar(&c.prof.perf, "perf", false, "in that extra window (for every contender), also `perf record -a -g` all CPUs, kernel and user, "+
+		"and put the top 10 symbols by self time into -out")
+	flag.StringVar(&c.prof.dir, "profile-dir", "", "where -profile and -perf keep the raw profiles (default: a new vxbench-profiles-* directory under $TMPDIR)")
 	renderOnly := flag.Bool("render-only", false, "measure nothing; rewrite -out's generated section from the results stored in it")
 	flag.Parse()
 	if *renderOnly {
-		if err := UpdateFile(c.out, nil); err != nil {
+		if err := UpdateFile(c.out, nil, nil); err != nil {
 			fmt.Fprintf(os.Stderr, "vxbench: %v\n", err)
 			os.Exit(1)
 		}
@@ -96,6 +113,11 @@ func main() {
 	}
 	if c.runs < 1 {
 		usage("-runs must be at least 1")
+	}
+	if c.prof.perf {
+		if _, err := exec.LookPath("perf"); err != nil {
+			usage("-perf: %v", err)
+		}
 	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "vxbench: needs root (network namespaces)")

@@ -33,7 +33,11 @@ type Entry struct {
 	Runs      []float64 `json:"runs,omitempty"`
 	// Failed is set when there is no number: the contender could not
 	// start, or every run failed. Note says why.
-	Failed bool   `json:"failed,omitempty"`
+	Failed bool `json:"failed,omitempty"`
+	// NA is set when the metric does not apply to the contender (the
+	// kernel has no switch process whose CPU time could be read); the
+	// cell shows "–" and Note says why.
+	NA     bool   `json:"na,omitempty"`
 	Note   string `json:"note,omitempty"`
 	Date   string `json:"date"`
 	Kernel string `json:"kernel"`
@@ -52,20 +56,25 @@ type row struct {
 var rows = []row{
 	{"pps", "tunnel: 64-B packets delivered", "kpps", 1},
 	{"pps-offered", "tunnel: 64-B packets offered by trafgen", "kpps", 1},
+	{"pps-cpu", "tunnel: switch CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
+	{"pps-cpu-machine", "tunnel: machine CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
 	{"tcp1500", "tunnel: TCP, MTU 1500", "Gbit/s", 2},
 	{"tcp9000", "tunnel: TCP, MTU 9000", "Gbit/s", 2},
 	{"ping-p50", "tunnel: ping RTT p50 (lower is better)", "µs", 0},
 	{"ping-p99", "tunnel: ping RTT p99 (lower is better)", "µs", 0},
 	{"local-pps", "local: 64-B packets delivered", "kpps", 1},
 	{"local-pps-offered", "local: 64-B packets offered by trafgen", "kpps", 1},
+	{"local-pps-cpu", "local: switch CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
+	{"local-pps-cpu-machine", "local: machine CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
 }
 
 // contenderOrder puts the usual three first, others (variants) after.
 var contenderOrder = []string{"vxswitch", "kernel", "ovs"}
 
-// Results is the set of entries kept in RESULTS.md.
+// Results is the set of entries and profiles kept in RESULTS.md.
 type Results struct {
-	Entries []Entry `json:"entries"`
+	Entries  []Entry   `json:"entries"`
+	Profiles []Profile `json:"profiles,omitempty"`
 }
 
 // Merge replaces the entries of (contender, metric) pairs present in
@@ -84,6 +93,18 @@ func (r *Results) Merge(newer []Entry) {
 			r.Entries = append(r.Entries, e)
 		}
 	}
+}
+
+// MergeProfiles replaces the profiles of every (contender, metric, tool)
+// present in newer, all hosts together, and keeps the rest.
+func (r *Results) MergeProfiles(newer []Profile) {
+	type key struct{ c, m, t string }
+	fresh := map[key]bool{}
+	for _, p := range newer {
+		fresh[key{p.Contender, p.Metric, p.Tool}] = true
+	}
+	r.Profiles = slices.DeleteFunc(r.Profiles, func(p Profile) bool { return fresh[key{p.Contender, p.Metric, p.Tool}] })
+	r.Profiles = append(r.Profiles, newer...)
 }
 
 func (r *Results) get(contender, metric string) (Entry, bool) {
@@ -123,6 +144,8 @@ func cell(e Entry, ok bool) string {
 	switch {
 	case !ok:
 		return "–"
+	case e.NA:
+		return "– ¹"
 	case e.Failed:
 		return "n/a¹"
 	}
@@ -137,7 +160,7 @@ func cell(e Entry, ok bool) string {
 }
 
 func ratio(a Entry, aok bool, b Entry, bok bool) string {
-	if !aok || !bok || a.Failed || b.Failed || b.Median == 0 {
+	if !aok || !bok || a.Failed || b.Failed || a.NA || b.NA || b.Median == 0 {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f", a.Median/b.Median)
@@ -153,6 +176,16 @@ func (r *Results) Render() (string, error) {
 		"Each cell is the median (min–max) of the runs. By default a run is a 5 s window of trafgen " +
 		"traffic (pps), a 5 s iperf3 test (TCP) or 200 pings 10 ms apart (ping); the commands under Runs " +
 		"show any other settings. Contenders take turns within each run.\n\n")
+	if slices.ContainsFunc(r.Entries, func(e Entry) bool {
+		return strings.HasSuffix(e.Metric, "-cpu") || strings.HasSuffix(e.Metric, "-cpu-machine")
+	}) {
+		b.WriteString("CPU rows: CPU time used in the pps window divided by the packets delivered in it " +
+			"(CPU s per million packets = CPU µs per packet). \"switch\" is the switch's own processes " +
+			"(utime+stime from /proc/PID/stat: both hosts' vxswitch agents; ovs-vswitchd and ovsdb-server); " +
+			"\"machine\" is the busy time of all CPUs from /proc/stat (user+nice+system+irq+softirq): it " +
+			"includes trafgen, the kernel's share (TAP, veth, UDP, softirq) and any other work on the machine, " +
+			"so it is the row that compares all contenders, the kernel's too.\n\n")
+	}
 	cs := r.contenders()
 	hdr := []string{"metric", "unit"}
 	hdr = append(hdr, cs...)
@@ -185,12 +218,22 @@ func (r *Results) Render() (string, error) {
 		}
 		b.WriteString("| " + strings.Join(line, " | ") + " |\n")
 	}
+	// One line per contender and note; rows with the same note (a
+	// start failure, say) share it.
 	var notes []string
 	for _, c := range cs {
+		var texts []string
+		keys := map[string][]string{}
 		for _, rw := range rows {
 			if e, ok := r.get(c, rw.key); ok && e.Note != "" {
-				notes = append(notes, fmt.Sprintf("- %s, %s: %s", c, rw.key, e.Note))
+				if _, seen := keys[e.Note]; !seen {
+					texts = append(texts, e.Note)
+				}
+				keys[e.Note] = append(keys[e.Note], rw.key)
 			}
+		}
+		for _, t := range texts {
+			notes = append(notes, fmt.Sprintf("- %s, %s: %s", c, strings.Join(keys[t], ", "), t))
 		}
 	}
 	if len(notes) > 0 {
@@ -198,21 +241,36 @@ func (r *Results) Render() (string, error) {
 	}
 	b.WriteString("\nRuns (load: the 1-minute load average when the run began; other work on the machine lowers the rates):\n\n| date (UTC) | kernel | CPU | load | command | contender: metrics |\n|---|---|---|---|---|---|\n")
 	type runKey struct{ date, kernel, cpu, load, cmd string }
+	type runWhat struct {
+		contenders []string
+		metrics    map[string][]string
+	}
 	var keys []runKey
-	what := map[runKey][]string{}
+	what := map[runKey]*runWhat{}
 	for _, e := range r.Entries {
 		k := runKey{e.Date, e.Kernel, e.CPU, e.Load, e.Cmd}
-		if _, ok := what[k]; !ok {
+		w := what[k]
+		if w == nil {
+			w = &runWhat{metrics: map[string][]string{}}
+			what[k] = w
 			keys = append(keys, k)
 		}
-		what[k] = append(what[k], e.Contender+": "+e.Metric)
+		if _, ok := w.metrics[e.Contender]; !ok {
+			w.contenders = append(w.contenders, e.Contender)
+		}
+		w.metrics[e.Contender] = append(w.metrics[e.Contender], e.Metric)
 	}
 	slices.SortStableFunc(keys, func(a, b runKey) int { return strings.Compare(a.date, b.date) })
 	for _, k := range keys {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, k.cmd, strings.Join(what[k], ", "))
+		var parts []string
+		for _, c := range what[k].contenders {
+			parts = append(parts, c+": "+strings.Join(what[k].metrics[c], ", "))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, k.cmd, strings.Join(parts, "; "))
 	}
-	// One entry per line. json.Marshal escapes '<' and '>', so the data
-	// cannot end the comment.
+	r.renderProfiles(&b)
+	// One entry or profile per line. json.Marshal escapes '<' and '>',
+	// so the data cannot end the comment.
 	lines := make([]string, 0, len(r.Entries))
 	for _, e := range r.Entries {
 		j, err := json.Marshal(e)
@@ -221,7 +279,19 @@ func (r *Results) Render() (string, error) {
 		}
 		lines = append(lines, string(j))
 	}
-	b.WriteString("\n" + dataOpen + "\n{\"entries\": [\n" + strings.Join(lines, ",\n") + "\n]}\n" + dataClose + "\n")
+	data := "{\"entries\": [\n" + strings.Join(lines, ",\n") + "\n]"
+	if len(r.Profiles) > 0 {
+		lines = lines[:0]
+		for _, p := range r.Profiles {
+			j, err := json.Marshal(p)
+			if err != nil {
+				return "", err
+			}
+			lines = append(lines, string(j))
+		}
+		data += ",\n\"profiles\": [\n" + strings.Join(lines, ",\n") + "\n]"
+	}
+	b.WriteString("\n" + dataOpen + "\n" + data + "}\n" + dataClose + "\n")
 	b.WriteString(endMarker + "\n")
 	return b.String(), nil
 }
@@ -267,9 +337,10 @@ are kept as they are.
 
 `
 
-// UpdateFile merges entries into the results stored in path and rewrites
-// its generated section, keeping everything outside the markers.
-func UpdateFile(path string, entries []Entry) error {
+// UpdateFile merges entries and profiles into the results stored in path
+// and rewrites its generated section, keeping everything outside the
+// markers.
+func UpdateFile(path string, entries []Entry, profiles []Profile) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -283,6 +354,7 @@ func UpdateFile(path string, entries []Entry) error {
 		return err
 	}
 	r.Merge(entries)
+	r.MergeProfiles(profiles)
 	sec, err := r.Render()
 	if err != nil {
 		return err

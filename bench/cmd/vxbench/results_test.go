@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
 )
 
 func entry(c, m string, med float64) Entry {
@@ -17,7 +19,7 @@ func entry(c, m string, med float64) Entry {
 // the markers survives and the first run's other contender is kept.
 func TestUpdateFileKeepsNotesAndMerges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "RESULTS.md")
-	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 179), entry("ovs", "pps", 81)}); err != nil {
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 179), entry("ovs", "pps", 81)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -25,7 +27,7 @@ func TestUpdateFileKeepsNotesAndMerges(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 200), entry("vxswitch", "pps", 100)}); err != nil {
+	if err := UpdateFile(path, []Entry{entry("kernel", "pps", 200), entry("vxswitch", "pps", 100)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, _ = os.ReadFile(path)
@@ -77,5 +79,81 @@ func TestMergeUnavailableKeepsNumbers(t *testing.T) {
 	}
 	if e, _ := r.get("ovs", "pps"); !e.Failed {
 		t.Errorf("ovs pps = %+v, want the start failure recorded", e)
+	}
+}
+
+// TestSummarizeCPU checks the CPU rows of a pps metric: numbers for a
+// contender with switch processes; "–" with the reason for the kernel's
+// switch row, never a silent 0; the machine row for both.
+func TestSummarizeCPU(t *testing.T) {
+	c := config{runs: 2}
+	series := map[string][]float64{
+		"pps": {100, 110}, "pps-offered": {200, 210}, "pps-cpu-machine": {9.5, 10.5},
+	}
+	kernel := &contestant{name: "kernel", series: series, notes: map[string]*noteSet{}}
+	vx := &contestant{name: "vxswitch", procs: []*lab.Proc{{Name: "vxswitch"}}, notes: map[string]*noteSet{},
+		series: map[string][]float64{"pps": {100, 110}, "pps-offered": {200, 210}, "pps-cpu": {4, 6}, "pps-cpu-machine": {9.5, 10.5}}}
+	var r Results
+	r.Merge(summarize(Entry{}, c, kernel, "pps"))
+	r.Merge(summarize(Entry{}, c, vx, "pps"))
+	if e, ok := r.get("kernel", "pps-cpu"); !ok || !e.NA || e.Failed || e.Median != 0 || e.Note != noSwitchProcNote {
+		t.Errorf("kernel pps-cpu = %+v, want NA with the reason", e)
+	}
+	if e, _ := r.get("kernel", "pps-cpu-machine"); e.NA || e.Failed || e.Median != 10 {
+		t.Errorf("kernel pps-cpu-machine = %+v, want median 10", e)
+	}
+	if e, _ := r.get("vxswitch", "pps-cpu"); e.NA || e.Median != 5 || e.Min != 4 || e.Max != 6 || e.Unit != "CPU s/Mpkt" {
+		t.Errorf("vxswitch pps-cpu = %+v, want 5 (4–6) CPU s/Mpkt", e)
+	}
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| tunnel: switch CPU s per M packets delivered (lower is better) | CPU s/Mpkt | 5.00 (4.00–6.00) | – ¹ | – |",
+		"| tunnel: machine CPU s per M packets delivered (lower is better) | CPU s/Mpkt | 10.00 (9.50–10.50) | 10.00 (9.50–10.50) | 1.00 |",
+		"- kernel, pps-cpu: " + noSwitchProcNote,
+		"CPU rows: CPU time used in the pps window",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Render lacks %q:\n%s", want, got)
+		}
+	}
+	// The NA entry survives the round trip through the data block.
+	path := filepath.Join(t.TempDir(), "RESULTS.md")
+	if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := UpdateFile(path, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != got {
+		t.Errorf("render-only changed the section:\n%s", b)
+	}
+}
+
+// TestNotesShared checks that rows with the same note (a start failure)
+// share one line, and that a CPU row failed for lack of packets says so.
+func TestNotesShared(t *testing.T) {
+	var r Results
+	why := "could not start: vxswitch-w2: set up: host blue: agent exited at start: workers: unknown key"
+	r.Merge(skipped(Entry{}, "vxswitch-w2", []string{"pps"}, why))
+	x := &contestant{name: "ovs", procs: []*lab.Proc{{Name: "ovs-vswitchd"}}, notes: map[string]*noteSet{},
+		series: map[string][]float64{"pps": {0}, "pps-offered": {50}}}
+	x.noteSet("pps-cpu").add(1, "no packets delivered in the window")
+	x.noteSet("pps-cpu-machine").add(1, "no packets delivered in the window")
+	r.Merge(summarize(Entry{}, config{runs: 1}, x, "pps"))
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"- vxswitch-w2, pps, pps-cpu, pps-cpu-machine: " + why + "\n",
+		"- ovs, pps-cpu, pps-cpu-machine: run 1 of 1: no packets delivered in the window\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Render lacks %q:\n%s", want, got)
+		}
 	}
 }

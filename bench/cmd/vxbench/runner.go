@@ -14,10 +14,12 @@ import (
 // A contestant is one contender's lab for the topology being measured.
 type contestant struct {
 	name   string // as shown in the table
+	ct     lab.Contender
 	l      *lab.Lab
 	top    *lab.Topo
+	procs  []*lab.Proc          // the switch's processes (ct.SwitchProcs after Setup); none for the kernel
 	series map[string][]float64 // row key -> one value per successful run
-	notes  map[string]*noteSet  // metric -> what happened
+	notes  map[string]*noteSet  // metric or row key -> what happened
 }
 
 func run(c config) int {
@@ -32,6 +34,7 @@ func run(c config) int {
 		fmt.Printf("vxbench: warning: the machine is busy (load %s); rates will be lower than on an idle machine\n", env.Load)
 	}
 	var entries []Entry
+	var profiles []Profile
 	failed := false
 	var contenders []lab.Contender
 	for _, name := range c.contenders {
@@ -53,22 +56,27 @@ func run(c config) int {
 		if len(ms) == 0 || len(contenders) == 0 {
 			continue
 		}
-		es, ok := runTopology(ls, c, contenders, tp, ms, env)
+		es, ps, ok := runTopology(ls, c, contenders, tp, ms, env)
 		ls.waitIfInterrupted()
 		entries = append(entries, es...)
+		profiles = append(profiles, ps...)
 		failed = failed || !ok
 	}
 	fmt.Println()
 	ls.waitIfInterrupted()
 	if c.out != "" {
-		if err := UpdateFile(c.out, entries); err != nil {
+		if err := UpdateFile(c.out, entries, profiles); err != nil {
 			fmt.Printf("vxbench: %v\n", err)
 			return 1
 		}
 		fmt.Printf("vxbench: updated %s\n", c.out)
 	}
+	if c.prof.made {
+		fmt.Printf("vxbench: raw profiles are in %s (go tool pprof FILE.pb.gz; perf report -i FILE.perf.data)\n", c.prof.dir)
+	}
 	var r Results
 	r.Merge(entries)
+	r.MergeProfiles(profiles)
 	sec, _ := r.Render()
 	fmt.Println(strings.SplitN(sec, dataOpen, 2)[0])
 	if failed {
@@ -87,9 +95,12 @@ func displayName(c config, name string) string {
 // runTopology builds tp for every contender, then measures each metric
 // run by run, taking the contenders in turn within each run, so that a
 // change in the machine's load hits all of them alike. It reports false
-// if a contender could not be set up (its entries then say why).
-func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []string, env Entry) ([]Entry, bool) {
+// if a contender could not be set up (its entries then say why). With
+// -profile or -perf, each pps metric ends with one profiled window per
+// contender that wants one (profiler.run).
+func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []string, env Entry) ([]Entry, []Profile, bool) {
 	var out []Entry
+	var profiles []Profile
 	ok := true
 	var cs []*contestant
 	defer func() {
@@ -102,7 +113,7 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 		name := displayName(c, ct.Name())
 		l, err := ls.New(i)
 		if err != nil {
-			return out, false
+			return out, profiles, false
 		}
 		opts := tp.opts
 		opts.IPv6Underlay = c.ipv6Underlay
@@ -122,13 +133,14 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 			continue
 		}
 		fmt.Printf("   ready in %.1fs\n", time.Since(start).Seconds())
-		cs = append(cs, &contestant{name: name, l: l, top: top, series: map[string][]float64{}, notes: map[string]*noteSet{}})
+		cs = append(cs, &contestant{name: name, ct: ct, l: l, top: top, procs: ct.SwitchProcs(),
+			series: map[string][]float64{}, notes: map[string]*noteSet{}})
 	}
 	for _, m := range ms {
 		for i := 1; i <= c.runs; i++ {
 			for _, x := range cs {
 				if x.l.Context().Err() != nil {
-					return out, ok
+					return out, profiles, ok
 				}
 				measureOnce(c, x, m, i)
 			}
@@ -136,19 +148,33 @@ func runTopology(ls *labs, c config, cts []lab.Contender, tp topology, ms []stri
 		for _, x := range cs {
 			out = append(out, summarize(env, c, x, m)...)
 		}
+		if m != "pps" && m != "local-pps" {
+			continue
+		}
+		for _, x := range cs {
+			if c.prof.wants(x) && x.l.Context().Err() == nil {
+				profiles = append(profiles, c.prof.run(c, x, m, env)...)
+			}
+		}
 	}
-	return out, ok
+	return out, profiles, ok
+}
+
+// noteSet returns x's notes for key (a metric or a row).
+func (x *contestant) noteSet(key string) *noteSet {
+	n := x.notes[key]
+	if n == nil {
+		n = &noteSet{}
+		x.notes[key] = n
+	}
+	return n
 }
 
 // measureOnce does run i of metric m on x and records it.
 func measureOnce(c config, x *contestant, m string, i int) {
 	all := x.top.Containers()
 	src, dst := all[0], all[len(all)-1]
-	notes := x.notes[m]
-	if notes == nil {
-		notes = &noteSet{}
-		x.notes[m] = notes
-	}
+	notes := x.noteSet(m)
 	fmt.Printf("   %s %s run %d/%d: ", x.name, m, i, c.runs)
 	if busy := waitIdle(c.waitIdle); busy >= 0.25 {
 		notes.add(i, "CPUs were busy with other work (over 25%) when it began")
@@ -159,14 +185,15 @@ func measureOnce(c config, x *contestant, m string, i int) {
 	}
 	switch m {
 	case "pps", "local-pps":
-		r, err := measure.PPS(x.l, src, dst, c.duration)
+		cpu := measure.NewCPUProbe(pids(x.procs)...)
+		r, err := measure.PPS(x.l, src, dst, c.duration, cpu)
 		if err != nil {
 			fail(err)
 			return
 		}
 		x.series[m] = append(x.series[m], r.Delivered/1e3)
 		x.series[m+"-offered"] = append(x.series[m+"-offered"], r.Offered/1e3)
-		fmt.Printf("offered %.1f kpps, delivered %.1f kpps\n", r.Offered/1e3, r.Delivered/1e3)
+		fmt.Printf("offered %.1f kpps, delivered %.1f kpps; %s\n", r.Offered/1e3, r.Delivered/1e3, x.recordCPU(m, i, cpu, r))
 	case "tcp1500", "tcp9000":
 		r, err := measure.TCP(x.l, src, dst, c.duration)
 		if err != nil {
@@ -192,11 +219,53 @@ func measureOnce(c config, x *contestant, m string, i int) {
 	}
 }
 
+// pids returns the processes' IDs.
+func pids(ps []*lab.Proc) []int {
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.Pid())
+	}
+	return out
+}
+
+// recordCPU adds run i's CPU seconds per million delivered packets to
+// the rows m-cpu (the switch's processes) and m-cpu-machine (all CPUs),
+// and returns what to print.
+func (x *contestant) recordCPU(m string, i int, cpu *measure.CPUProbe, r measure.PPSResult) string {
+	var parts []string
+	if len(x.procs) > 0 {
+		var each []string
+		for j, d := range cpu.Procs() {
+			each = append(each, fmt.Sprintf("%s %.2f", x.procs[j].Name, d.Seconds()))
+		}
+		s := fmt.Sprintf("switch CPU %.2f s (%s)", cpu.ProcsTotal().Seconds(), strings.Join(each, ", "))
+		if v, err := measure.PerMpkt(cpu.ProcsTotal(), r.DeliveredPackets); err != nil {
+			x.noteSet(m+"-cpu").add(i, err.Error())
+		} else {
+			x.series[m+"-cpu"] = append(x.series[m+"-cpu"], v)
+			s += fmt.Sprintf(" = %.2f s/Mpkt", v)
+		}
+		parts = append(parts, s)
+	}
+	s := fmt.Sprintf("machine CPU %.2f s", cpu.Machine().Seconds())
+	if v, err := measure.PerMpkt(cpu.Machine(), r.DeliveredPackets); err != nil {
+		x.noteSet(m+"-cpu-machine").add(i, err.Error())
+	} else {
+		x.series[m+"-cpu-machine"] = append(x.series[m+"-cpu-machine"], v)
+		s += fmt.Sprintf(" = %.2f s/Mpkt", v)
+	}
+	return strings.Join(append(parts, s), "; ")
+}
+
+// noSwitchProcNote explains the "–" of a contender without a switch
+// process in the switch CPU row.
+const noSwitchProcNote = "no switch process to measure: the kernel bridge and vxlan device forward in the sender's and in softirq context; the machine CPU row counts that work"
+
 // rowKeys are the table rows a metric fills.
 func rowKeys(m string) []string {
 	switch m {
 	case "pps", "local-pps":
-		return []string{m, m + "-offered"}
+		return []string{m, m + "-offered", m + "-cpu", m + "-cpu-machine"}
 	case "ping":
 		return []string{"ping-p50", "ping-p99"}
 	}
@@ -210,15 +279,27 @@ func summarize(env Entry, c config, x *contestant, m string) []Entry {
 	for _, k := range keys {
 		e := env
 		e.Contender, e.Metric, e.Unit = x.name, k, unitOf(k)
+		if k == m+"-cpu" && len(x.procs) == 0 {
+			e.NA, e.Note = true, noSwitchProcNote
+			out = append(out, e)
+			continue
+		}
 		if xs := x.series[k]; len(xs) == 0 {
 			e.Failed = true
 		} else {
 			s := measure.Summarize(xs)
 			e.Median, e.Min, e.Max, e.Runs = s.Median, s.Min, s.Max, s.Runs
 		}
-		if k == keys[0] && x.notes[m] != nil {
-			e.Note = x.notes[m].String(c.runs)
+		// The metric's notes go on its first row, and on any other row
+		// left without a number; a row's own notes go on that row.
+		var notes []string
+		if n := x.notes[m]; n != nil && (k == keys[0] || e.Failed) {
+			notes = append(notes, n.String(c.runs))
 		}
+		if n := x.notes[k]; n != nil && k != m {
+			notes = append(notes, n.String(c.runs))
+		}
+		e.Note = strings.Join(slices.DeleteFunc(notes, func(s string) bool { return s == "" }), "; ")
 		if e.Failed && e.Note == "" {
 			e.Note = "every run failed"
 		}
