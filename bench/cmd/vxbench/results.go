@@ -191,12 +191,18 @@ func (r *Results) Render() (string, error) {
 	hdr = append(hdr, cs...)
 	// Ratios against the two reference contenders only; variants
 	// (-nooffload, IPv6 underlay) are often measured in other runs.
-	var others []string
-	if slices.Contains(cs, "vxswitch") {
+	// vxswitch-veth (containers on veths like the references') gets its
+	// own ratios.
+	type pair struct{ vx, ref string }
+	var ratios []pair
+	for _, vx := range []string{"vxswitch", "vxswitch-veth"} {
+		if !slices.Contains(cs, vx) {
+			continue
+		}
 		for _, c := range []string{"kernel", "ovs"} {
 			if slices.Contains(cs, c) {
-				others = append(others, c)
-				hdr = append(hdr, "vxswitch/"+c)
+				ratios = append(ratios, pair{vx, c})
+				hdr = append(hdr, vx+"/"+c)
 			}
 		}
 	}
@@ -211,9 +217,9 @@ func (r *Results) Render() (string, error) {
 			e, ok := r.get(c, rw.key)
 			line = append(line, cell(e, ok))
 		}
-		vx, vxok := r.get("vxswitch", rw.key)
-		for _, c := range others {
-			e, ok := r.get(c, rw.key)
+		for _, p := range ratios {
+			vx, vxok := r.get(p.vx, rw.key)
+			e, ok := r.get(p.ref, rw.key)
 			line = append(line, ratio(vx, vxok, e, ok))
 		}
 		b.WriteString("| " + strings.Join(line, " | ") + " |\n")

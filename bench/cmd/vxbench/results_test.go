@@ -157,3 +157,24 @@ func TestNotesShared(t *testing.T) {
 		}
 	}
 }
+
+// TestRatiosForVethVariant: vxswitch-veth gets its own ratio columns
+// next to vxswitch's.
+func TestRatiosForVethVariant(t *testing.T) {
+	r := Results{Entries: []Entry{
+		entry("vxswitch", "pps", 100), entry("vxswitch-veth", "pps", 300),
+		entry("kernel", "pps", 200), entry("ovs", "pps", 50),
+	}}
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| vxswitch/kernel | vxswitch/ovs | vxswitch-veth/kernel | vxswitch-veth/ovs |",
+		"| 0.50 | 2.00 | 1.50 | 6.00 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("render lacks %q:\n%s", want, got)
+		}
+	}
+}
