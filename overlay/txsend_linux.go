@@ -49,8 +49,8 @@ type txGroup struct {
 }
 
 // txGSO holds the messages of one sendmmsg call and the GSO state. The
-// staging buffer is shared by the send sockets rather than one per
-// socket: WriteBatch holds txMu and sends one socket's run at a time, and
+// staging buffer is shared by the lane's send sockets rather than one per
+// socket: WriteBatch holds the lane's lock and sends one socket's run at a time, and
 // the kernel has copied a message when sendmmsg returns, so one buffer
 // serves them all.
 type txGSO struct {
@@ -113,7 +113,7 @@ func (x *txScratch) sendAll() error {
 		for r < q {
 			var m int
 			m, r = x.build(r, q)
-			err = x.sendRun(&e.sys.tx[sock], m)
+			err = x.sendRun(&x.socks[sock], m)
 			g.b.Release(m)
 			if err != nil {
 				break
