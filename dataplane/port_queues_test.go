@@ -342,3 +342,55 @@ func TestSystemFanoutGroupsApart(t *testing.T) {
 		t.Errorf("OpenSystem with %d queues: %v", MaxQueues+1, err)
 	}
 }
+
+// TestQueuesGone deletes the device under a two-queue internal port and
+// a two-socket system port while each queue has a reader blocked in
+// ReadBatch: every queue's reader returns ErrPortGone.
+func TestQueuesGone(t *testing.T) {
+	testutil.RequireRoot(t)
+	tap := hwkName(t, "i")
+	in, err := OpenInternal(tap, InternalOptions{Queues: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); DeleteLink(tap, "") })
+	local, _, _ := hwkVeth(t)
+	sys, err := OpenSystem(local, SystemOptions{Queues: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close() })
+	for _, c := range []struct {
+		name, ifname string
+		p            Port
+	}{{"internal", tap, in}, {"system", local, sys}} {
+		t.Run(c.name, func(t *testing.T) {
+			qs := c.p.(MultiQueuePort).Queues()
+			errs := make(chan error, len(qs))
+			for _, q := range qs {
+				go func() {
+					bufs, sizes := ptBufs(64, 2048)
+					for {
+						if _, err := q.ReadBatch(bufs, sizes, ptOff); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			time.Sleep(20 * time.Millisecond) // let them block; the test holds either way
+			testutil.Run(t, "ip", "link", "del", c.ifname)
+			for i := range qs {
+				select {
+				case err := <-errs:
+					if !errors.Is(err, ErrPortGone) {
+						t.Errorf("reader %d: %v, want ErrPortGone", i, err)
+					}
+				case <-time.After(5 * time.Second):
+					c.p.Close()
+					t.Fatalf("reader %d still blocked after the device was deleted", i)
+				}
+			}
+		})
+	}
+}
