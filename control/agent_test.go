@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,7 +23,8 @@ import (
 type fakeDevices struct {
 	mu     sync.Mutex
 	opened map[string]*porttest.Port
-	fail   string // opening this port fails
+	queues map[string]int // PortConfig.Queues each port was opened with
+	fail   string         // opening this port fails
 }
 
 func (d *fakeDevices) open(pc dataplane.PortConfig) (dataplane.Port, error) {
@@ -33,9 +35,11 @@ func (d *fakeDevices) open(pc dataplane.PortConfig) (dataplane.Port, error) {
 	}
 	if d.opened == nil {
 		d.opened = map[string]*porttest.Port{}
+		d.queues = map[string]int{}
 	}
 	p := porttest.New()
 	d.opened[pc.Name] = p
+	d.queues[pc.Name] = pc.Queues
 	return p, nil
 }
 
@@ -113,7 +117,7 @@ func TestAgentLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	tag := uint16(7)
-	want := ShowReply{Bridge: "blue", Ports: []PortInfo{
+	want := ShowReply{Bridge: "blue", Workers: 1, Ports: []PortInfo{
 		{Name: "c0", Type: "internal", VLANMode: "access", Tag: &tag, MTU: 9000, State: "up"},
 		{Name: "tap220", Type: "system", VLANMode: "trunk", Trunks: "7,220-221", MTU: 1500, State: "up"},
 	}, VTEPs: []VTEPInfo{}}
@@ -137,6 +141,43 @@ func TestAgentLifecycle(t *testing.T) {
 	}
 	if _, err := c.Show(context.Background()); err == nil {
 		t.Error("API still answers after Close")
+	}
+}
+
+// TestAgentWorkers: workers: 2 opens every port (from the config and
+// from port add) and the tunnel with two queues, and show says so.
+func TestAgentWorkers(t *testing.T) {
+	checkGoroutineLeak(t)
+	dev := &fakeDevices{}
+	cfg := testConfig(t, "c0", "tap220")
+	cfg.Workers = 2
+	cfg.VXLAN.Enabled = true
+	cfg.VXLAN.Local = netip.MustParseAddr("127.0.0.1")
+	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VXLAN.Port = free.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+	free.Close()
+	a := startTest(t, cfg, dev)
+	c := NewClient(cfg.Control.Socket)
+	defer c.Close()
+	if err := c.PortAdd(context.Background(), PortAddRequest{Name: "c9", Type: "internal"}); err != nil {
+		t.Fatal(err)
+	}
+	dev.mu.Lock()
+	for _, name := range []string{"c0", "tap220", "c9"} {
+		if q := dev.queues[name]; q != 2 {
+			t.Errorf("port %s opened with %d queues, want 2", name, q)
+		}
+	}
+	dev.mu.Unlock()
+	if n := len(a.tunnel.Queues()); n != 2 {
+		t.Errorf("tunnel has %d queues, want 2", n)
+	}
+	show, err := c.Show(context.Background())
+	if err != nil || show.Workers != 2 {
+		t.Errorf("show: workers %d, %v; want 2", show.Workers, err)
 	}
 }
 

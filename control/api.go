@@ -86,10 +86,11 @@ type FlushReply struct {
 
 // ShowReply is `vxswitch show`: the bridge, its ports and the tunnel.
 type ShowReply struct {
-	Bridge string     `json:"bridge"`
-	Ports  []PortInfo `json:"ports"`
-	VXLAN  *VXLANInfo `json:"vxlan,omitempty"` // nil without a vxlan section
-	VTEPs  []VTEPInfo `json:"vteps"`
+	Bridge  string     `json:"bridge"`
+	Workers int        `json:"workers"` // readers per port and per tunnel (workers)
+	Ports   []PortInfo `json:"ports"`
+	VXLAN   *VXLANInfo `json:"vxlan,omitempty"` // nil without a vxlan section
+	VTEPs   []VTEPInfo `json:"vteps"`
 }
 
 // PortInfo describes one port as configured, and its state.

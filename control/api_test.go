@@ -297,7 +297,7 @@ func TestJSONKeys(t *testing.T) {
 		{control.MemberInfo{}, []string{"address", "name", "state", "vnis"}},
 		{control.APIError{}, []string{"code", "error"}},
 		{control.PortStats{}, []string{"drops", "fdb", "name", "rx_bytes", "rx_packets", "tx_bytes", "tx_packets"}},
-		{control.ShowReply{}, []string{"bridge", "ports", "vteps"}},
+		{control.ShowReply{}, []string{"bridge", "ports", "vteps", "workers"}},
 	}
 	for _, tt := range tests {
 		if got := keys(tt.v); !reflect.DeepEqual(got, tt.want) {

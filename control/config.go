@@ -27,6 +27,7 @@ type Config struct {
 	MTU          int                    // mtu: MTU of the ports the switch creates
 	MACAging     time.Duration          // mac-aging: learned entries expire after this
 	MACTableSize int                    // mac-table-size: FDB capacity
+	Workers      int                    // workers: reader goroutines (queues) per port and per tunnel
 	Ports        []dataplane.PortConfig // ports: normalised; MTU 0 = bridge mtu (internal) or the device's (system)
 	VXLAN        VXLANConfig            // vxlan
 	Gossip       GossipConfig           // gossip
@@ -92,6 +93,7 @@ func DefaultConfig() *Config {
 		MTU:          1500,              // Ethernet's; set 9000 for jumbo frames
 		MACAging:     300 * time.Second, // Open vSwitch's and the kernel bridge's default
 		MACTableSize: 8192,              // Open vSwitch's default
+		Workers:      1,                 // one reader per port: single-queue TAPs and sockets, as before workers existed
 		VXLAN: VXLANConfig{
 			Port:       DefaultVXLANPort, // IANA-assigned (RFC 7348)
 			Accept:     AcceptAny,        // like the kernel vxlan device

@@ -64,9 +64,9 @@ func TestDefaults(t *testing.T) {
 	}
 	d := DefaultConfig()
 	got := []any{d.MTU, d.MACAging, d.MACTableSize, d.VXLAN.Port, d.VXLAN.Accept, d.Control.Socket,
-		d.Gossip.Bind.Port(), d.Metrics.Listen, d.VXLAN.SrcPortMin, d.VXLAN.SrcPortMax}
+		d.Gossip.Bind.Port(), d.Metrics.Listen, d.VXLAN.SrcPortMin, d.VXLAN.SrcPortMax, d.Workers}
 	want := []any{1500, 300 * time.Second, 8192, uint16(4789), AcceptAny, "/run/vxswitch/vxswitch.sock",
-		uint16(7947), "", uint16(49152), uint16(65535)}
+		uint16(7947), "", uint16(49152), uint16(65535), 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults: got %v, want %v", got, want)
 	}
@@ -80,6 +80,7 @@ func TestParseValues(t *testing.T) {
 bridge: green
 mtu: 9000
 mac-aging: 60            # bare seconds
+workers: 2
 ports:
   - {name: up0, type: system, trunks: "7,220-221", vlan-mode: native-tagged, tag: 7, mtu: 1500, mac-limit: 100}
   - {name: c1, type: internal, netns: green-c1}
@@ -101,7 +102,7 @@ control: {socket: /tmp/x.sock, group: vxswitch}
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
-	want.Bridge, want.MTU, want.MACAging = "green", 9000, time.Minute
+	want.Bridge, want.MTU, want.MACAging, want.Workers = "green", 9000, time.Minute, 2
 	want.Ports = []dataplane.PortConfig{
 		{Name: "up0", Type: dataplane.PortSystem, Mode: dataplane.ModeNativeTagged, ModeSet: true, HasTag: true, Tag: 7,
 			Trunks: vlanSet(7, 220, 221), MTU: 1500, MACLimit: 100},
@@ -143,7 +144,7 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", "bridge: x\nbrdge: y\n",
-			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, control, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan)`}},
+			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, control, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
 		{"unknown port key", port + "    vlan: 7\n",
 			[]string{`c.yaml:4: ports[0].vlan: unknown key (want one of addresses, mac-limit, mtu, name, netns, tag, trunks, type, vlan-mode)`}},
 		{"repeated key", "mtu: 1500\nmtu: 9000\n", []string{`c.yaml:2: mtu: repeated key`}},
@@ -173,6 +174,16 @@ func TestParseErrors(t *testing.T) {
 			[]string{`c.yaml:2: ports[0].name: port name "abcdefghijklmnop" is 16 bytes; an interface name has at most 15`}},
 		{"port named vxlan", "ports:\n  - name: vxlan\n    type: internal\n", []string{`c.yaml:2: ports[0].name: port name "vxlan" is reserved for the tunnel`}},
 		{"mtu low", "mtu: 67\n", []string{`c.yaml:1: mtu: MTU 67 out of range 68-65535`}},
+		{"workers zero", "bridge: x\nworkers: 0\n", []string{`c.yaml:2: workers: 0 out of range 1-16`}},
+		{"workers too many", "workers: 17\n", []string{`c.yaml:1: workers: 17 out of range 1-16`}},
+		{"workers negative", "workers: -2\n", []string{`c.yaml:1: workers: -2 out of range 1-16`}},
+		{"workers not a number", "workers: two\n", []string{`c.yaml:1: workers: want an integer, got "two"`}},
+		{"workers fraction", "workers: 1.5\n", []string{`c.yaml:1: workers: want an integer, got "1.5"`}},
+		{"workers empty", "workers:\n", []string{`c.yaml:1: workers: want a value, got nothing`}},
+		{"workers list", "workers: [2]\n", []string{`c.yaml:1: workers: want a value, got a list`}},
+		{"workers repeated", "workers: 2\nworkers: 2\n", []string{`c.yaml:2: workers: repeated key`}},
+		{"workers over source ports", "workers: 4\nvxlan:\n  local: 192.0.2.1\n  src-port-range: 5000-5002\n",
+			[]string{`c.yaml:4: vxlan.src-port-range: 3 source ports (5000-5002) cannot give each of 4 workers a send socket of its own`}},
 		{"mtu high", port + "    mtu: 65536\n", []string{`c.yaml:4: ports[0].mtu: MTU 65536 out of range 68-65535`}},
 		{"accept", "vxlan:\n  local: 192.0.2.1\n  accept: all\n", []string{`c.yaml:3: vxlan.accept: accept "all": want any or members`}},
 		{"accept members alone", "vxlan:\n  local: 192.0.2.1\n  accept: members\n",
@@ -236,6 +247,9 @@ func FuzzConfig(f *testing.F) {
 	}
 	f.Add([]byte("ports:\n  - {name: a, type: internal, tag: 7, trunks: [1-3]}\nvxlan: {local: 10.0.0.1, vni: {7: 7}}\n"))
 	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte("workers: 2\nvxlan: {local: 10.0.0.1, src-port-range: 1000-1001}\n"))
+	f.Add([]byte("workers: 0x10\n"))
+	f.Add([]byte("workers: !!str 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("f.yaml", data)
 		if err != nil {
@@ -251,7 +265,8 @@ func FuzzConfig(f *testing.F) {
 			return
 		}
 		// A config that parses is one the agent can start with.
-		if cfg.MTU < 68 || cfg.MTU > 65535 || cfg.MACAging <= 0 || cfg.MACTableSize < 1 {
+		if cfg.MTU < 68 || cfg.MTU > 65535 || cfg.MACAging <= 0 || cfg.MACTableSize < 1 ||
+			cfg.Workers < 1 || cfg.Workers > dataplane.MaxQueues {
 			t.Fatalf("bad scalar accepted: %+v", cfg)
 		}
 		names := map[string]bool{}
@@ -278,6 +293,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		if v.Enabled && !v.Local.IsValid() {
 			t.Fatal("vxlan without local accepted")
+		}
+		if v.Enabled && int(v.SrcPortMax)-int(v.SrcPortMin)+1 < cfg.Workers {
+			t.Fatalf("%d workers accepted with source ports %d-%d", cfg.Workers, v.SrcPortMin, v.SrcPortMax)
 		}
 	})
 }

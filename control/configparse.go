@@ -25,6 +25,9 @@ type parser struct {
 	// key is the key node whose value is being parsed, so that "required"
 	// can point at the section's own line.
 	key *yaml.Node
+	// workersNode and srcPortNode are the values of workers and
+	// vxlan.src-port-range, for crossChecks to point at.
+	workersNode, srcPortNode *yaml.Node
 }
 
 // err joins the problems in the order of their lines.
@@ -102,6 +105,7 @@ func (p *parser) parse(data []byte) {
 		"mtu":            func(k string, n *yaml.Node) { p.mtu(n, k, &c.MTU) },
 		"mac-aging":      func(k string, n *yaml.Node) { p.duration(n, k, &c.MACAging) },
 		"mac-table-size": func(k string, n *yaml.Node) { p.intRange(n, k, 1, 1<<24, &c.MACTableSize) },
+		"workers":        p.workers,
 		"ports":          p.ports,
 		"vxlan":          p.vxlan,
 		"gossip":         p.gossip,
@@ -143,6 +147,13 @@ func (p *parser) parse(data []byte) {
 	p.crossChecks(root)
 }
 
+// workers is the number of reader goroutines (queues) per port and per
+// tunnel: 1 to dataplane.MaxQueues.
+func (p *parser) workers(k string, n *yaml.Node) {
+	p.workersNode = n
+	p.intRange(n, k, 1, dataplane.MaxQueues, &p.cfg.Workers)
+}
+
 // crossChecks finds combinations that are each valid but impossible together.
 func (p *parser) crossChecks(root *yaml.Node) {
 	c := p.cfg
@@ -152,6 +163,15 @@ func (p *parser) crossChecks(root *yaml.Node) {
 	v := &c.VXLAN
 	if v.Enabled && v.Accept == AcceptMembers && len(v.Remotes) == 0 && !c.Gossip.Enabled {
 		p.errorf(root, "vxlan.accept", "members with no remotes and no gossip section would accept nothing")
+	}
+	// Each worker sends through source ports of its own.
+	if span := int(v.SrcPortMax) - int(v.SrcPortMin) + 1; v.Enabled && span < c.Workers {
+		at, key := p.srcPortNode, "vxlan.src-port-range"
+		if at == nil {
+			at, key = p.workersNode, "workers"
+		}
+		p.errorf(at, key, "%d source ports (%d-%d) cannot give each of %d workers a send socket of its own",
+			span, v.SrcPortMin, v.SrcPortMax, c.Workers)
 	}
 }
 

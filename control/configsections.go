@@ -266,6 +266,7 @@ func (p *parser) vxlan(key string, n *yaml.Node) {
 
 // srcPortRange accepts "49152-65535" or [49152, 65535].
 func (p *parser) srcPortRange(k string, n *yaml.Node) {
+	p.srcPortNode = n
 	v := &p.cfg.VXLAN
 	var lo, hi int
 	switch r := resolve(n); {

@@ -23,6 +23,7 @@ func (a *Agent) startTunnel() error {
 		TTL:        int(v.TTL),
 		DF:         v.DF,
 		Accept:     string(v.Accept),
+		Queues:     a.cfg.Workers, // one receive socket and send lane per reader
 		Logger:     a.log.With("component", "overlay"),
 	})
 	if err != nil {

@@ -32,10 +32,13 @@ type txq struct {
 }
 
 // worker is the state of one reader goroutine; nothing in it is shared, so
-// the pipeline needs no locks beyond the FDB's read lock once per batch.
+// the pipeline needs no locks beyond the FDB's read lock once per batch
+// and the egress queues' transmit locks, which the other lanes of the
+// same port never take (each lane writes to its own queue).
 type worker struct {
-	sw *Switch
-	in *port
+	sw   *Switch
+	in   *port
+	lane int // the queue of in this worker reads; it writes to queue lane of every egress port
 
 	bufs  [][]byte
 	sizes []int
@@ -68,10 +71,11 @@ type worker struct {
 	t *portTable // the snapshot the current batch is forwarded with
 }
 
-func newWorker(sw *Switch, in *port, batch int) *worker {
+func newWorker(sw *Switch, in *port, batch, lane int) *worker {
 	w := &worker{
 		sw:       sw,
 		in:       in,
+		lane:     lane,
 		bufs:     make([][]byte, batch),
 		sizes:    make([]int, batch),
 		pkts:     make([]pkt, batch),
@@ -335,8 +339,8 @@ func (w *worker) writeStaged(t *portTable) {
 		q := &w.txqs[id]
 		out := t.byID[id]
 		ot := &w.tally[id]
-		if out != nil && out.dev != nil {
-			sent, err := out.dev.WriteBatch(q.bufs)
+		if out != nil && out.queues != nil {
+			sent, err := out.txq(w.lane).WriteBatch(q.bufs)
 			ot.txPackets += uint64(sent)
 			ot.dirty = true
 			if sent == len(q.bufs) {
@@ -363,6 +367,12 @@ func (w *worker) writeStaged(t *portTable) {
 		}
 	}
 }
+
+// txq is the queue lane writes to.
+func (p *port) txq(lane int) Queue { return p.queues[lane%len(p.queues)] }
+
+// tunq is the tunnel queue lane writes to.
+func (p *port) tunq(lane int) TunnelQueue { return p.tunQueues[lane%len(p.tunQueues)] }
 
 // mtu is the largest L2 payload the port sends; 0 means no limit set.
 func (p *port) mtu() int {

@@ -51,12 +51,9 @@ func testFrame(dst, src fdb.MAC, vlan int, size int) []byte {
 // behind t and the tunnel.
 func benchSwitch(tb testing.TB, size, batch int) (*Switch, *worker, [][]byte) {
 	sw := New(Config{FDB: fdb.New(fdb.Config{Size: 8192})})
-	a := &port{id: 0, cfg: PortConfig{Name: "a", Type: PortSystem, Mode: ModeAccess, HasTag: true, Tag: 7}, dev: &sinkPort{}}
-	tr := &port{id: 1, cfg: PortConfig{Name: "t", Type: PortSystem, Mode: ModeTrunk}, dev: &sinkPort{}}
-	tun := &port{id: 2, cfg: PortConfig{Name: TunnelName, Mode: ModeTrunk}, tun: &sinkTunnel{}}
-	for _, p := range []*port{a, tr, tun} {
-		p.up.Store(true)
-	}
+	a := newPort(0, PortConfig{Name: "a", Type: PortSystem, Mode: ModeAccess, HasTag: true, Tag: 7}, &sinkPort{})
+	tr := newPort(1, PortConfig{Name: "t", Type: PortSystem, Mode: ModeTrunk}, &sinkPort{})
+	tun := newTunnelPort(2, &sinkTunnel{}, TunnelConfig{})
 	sw.ports = []*port{a, tr, tun}
 	sw.tunnel = tun
 	sw.rebuildLocked()
@@ -72,7 +69,7 @@ func benchSwitch(tb testing.TB, size, batch int) (*Switch, *worker, [][]byte) {
 		}
 		frames[i] = testFrame(remote, local, -1, size)
 	}
-	w := newWorker(sw, a, batch)
+	w := newWorker(sw, a, batch, 0)
 	return sw, w, frames
 }
 
@@ -254,14 +251,12 @@ func (c *countPort) WriteBatch(b [][]byte) (int, error) {
 
 func TestSuperFrameSegmentedToMTU(t *testing.T) {
 	sw := New(Config{FDB: fdb.New(fdb.Config{})})
-	a := &port{id: 0, cfg: PortConfig{Name: "a", Type: PortSystem, Mode: ModeTrunk}, dev: &sinkPort{}}
+	a := newPort(0, PortConfig{Name: "a", Type: PortSystem, Mode: ModeTrunk}, &sinkPort{})
 	out := &countPort{}
-	b := &port{id: 1, cfg: PortConfig{Name: "b", Type: PortSystem, Mode: ModeTrunk, MTU: 1500}, dev: out}
-	a.up.Store(true)
-	b.up.Store(true)
+	b := newPort(1, PortConfig{Name: "b", Type: PortSystem, Mode: ModeTrunk, MTU: 1500}, out)
 	sw.ports = []*port{a, b}
 	sw.rebuildLocked()
-	w := newWorker(sw, a, 4)
+	w := newWorker(sw, a, 4, 0)
 	macB := fdb.MAC{2, 0, 0, 0, 0, 0xb}
 	sw.fdb.Learn(fdb.Key{VLAN: 0, MAC: macB}, fdb.Dest{Port: 1}, fdb.Now())
 	// Three 64 KB super-frames in one batch need more segment slots than

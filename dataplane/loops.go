@@ -6,31 +6,38 @@ import (
 	"time"
 )
 
-// readLoop is the reader of a port or of the tunnel: read a batch, forward
-// it, repeat, until it is closed or its device disappears. Frames from the
-// tunnel go to local ports only (split horizon).
-func (s *Switch) readLoop(p *port) {
+// readLoop is the reader of one queue (lane) of a port or of the tunnel:
+// read a batch, forward it, repeat, until it is closed or its device
+// disappears. Frames from the tunnel go to local ports only (split
+// horizon). Each reader has its own worker, so readers share nothing but
+// the FDB (locked once per batch), the snapshot of the port table and the
+// ports' atomic counters.
+func (s *Switch) readLoop(p *port, lane int) {
 	defer s.wg.Done()
-	defer close(p.done)
+	defer p.readers.Done()
 	fromTunnel := p.tun != nil
 	batch := 0
+	var rq Queue
+	var tq TunnelQueue
 	if fromTunnel {
 		batch = p.tun.BatchSize()
+		tq = p.tunQueues[lane]
 	} else {
 		batch = p.dev.BatchSize()
+		rq = p.queues[lane]
 	}
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	w := newWorker(s, p, batch)
+	w := newWorker(s, p, batch, lane)
 	var lastLog time.Time
 	for {
 		var n int
 		var err error
 		if fromTunnel {
-			n, err = p.tun.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
+			n, err = tq.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
 		} else {
-			n, err = p.dev.ReadBatch(w.bufs, w.sizes, Headroom)
+			n, err = rq.ReadBatch(w.bufs, w.sizes, Headroom)
 		}
 		if n > 0 {
 			w.forward(n, fromTunnel)
@@ -40,13 +47,15 @@ func (s *Switch) readLoop(p *port) {
 		case errors.Is(err, net.ErrClosed):
 			return
 		case errors.Is(err, ErrPortGone):
-			p.up.Store(false)
-			s.log.Warn("port device is gone; port is down", "port", p.cfg.Name, "err", err)
+			// Every queue of the port sees it; the first one says so.
+			if p.up.Swap(false) {
+				s.log.Warn("port device is gone; port is down", "port", p.cfg.Name, "err", err)
+			}
 			s.fdb.PurgePort(p.id)
 			return
 		default:
 			if time.Since(lastLog) > time.Second {
-				s.log.Warn("read failed", "port", p.cfg.Name, "err", err)
+				s.log.Warn("read failed", "port", p.cfg.Name, "queue", lane, "err", err)
 				lastLog = time.Now()
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -10,11 +10,12 @@ import (
 // OpenDevice opens the device behind a port: for an internal port it
 // creates the TAP, then sets its MTU, moves its kernel side into the
 // namespace and adds the addresses; for a system port it attaches an
-// AF_PACKET socket to the existing interface.
+// AF_PACKET socket to the existing interface. pc.Queues > 1 opens that
+// many TAP queues or fanout sockets.
 func OpenDevice(pc PortConfig) (Port, error) {
 	switch pc.Type {
 	case PortInternal:
-		dev, err := OpenInternal(pc.Name, InternalOptions{MTU: pc.MTU})
+		dev, err := OpenInternal(pc.Name, InternalOptions{MTU: pc.MTU, Queues: pc.Queues})
 		if err != nil {
 			return nil, err
 		}
@@ -29,7 +30,7 @@ func OpenDevice(pc PortConfig) (Port, error) {
 				return nil, fmt.Errorf("system port %q: %w", pc.Name, err)
 			}
 		}
-		dev, err := OpenSystem(pc.Name, SystemOptions{})
+		dev, err := OpenSystem(pc.Name, SystemOptions{Queues: pc.Queues})
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,37 @@ type Port interface {
 	Close() error
 }
 
+// A Queue is one queue of a port: its own receive path, read by its own
+// goroutine, and its own transmit path. ReadBatch and WriteBatch are as
+// Port's. A Port is a Queue (its first).
+type Queue interface {
+	ReadBatch(bufs [][]byte, sizes []int, off int) (n int, err error)
+	WriteBatch(bufs [][]byte) (n int, err error)
+}
+
+// A MultiQueuePort is a Port with several queues: a multi-queue TAP (one
+// fd per queue) or AF_PACKET sockets in one fanout group. The kernel
+// spreads received frames over the queues by flow, so the frames of one
+// flow stay in order on one queue.
+//
+// The switch reads every queue with a goroutine of its own ("lane" i
+// reads queue i) and has lane i write to queue i of every egress port, so
+// the lanes of one port never wait for each other's locks: each queue has
+// its own receive state (buffers, super-frame backlog) and transmit lock.
+// Close closes every queue; a port that is not a MultiQueuePort has one
+// queue, itself.
+type MultiQueuePort interface {
+	Port
+	// Queues returns the queues, at least one; Queues()[0] is what the
+	// Port's own ReadBatch and WriteBatch use. The slice is the port's:
+	// callers must not change it.
+	Queues() []Queue
+}
+
+// MaxQueues bounds the queues of one port and the switch's readers per
+// port (Config.Workers).
+const MaxQueues = 16
+
 // ErrPortGone is returned by ReadBatch when the port's device has
 // disappeared (deleted veth, unplugged NIC). The switch marks the port down
 // and keeps running.

@@ -33,6 +33,10 @@ type SystemOptions struct {
 	// reader is busy. The kernel default (about 200 KiB) holds only ~270
 	// small frames.
 	SocketBuffer int
+	// Queues is the number of sockets: 0 or 1 opens one socket; more (up
+	// to MaxQueues) opens that many in one PACKET_FANOUT group, returned
+	// as a MultiQueuePort (see openFanout).
+	Queues int
 }
 
 // PortDrops counts frames a port dropped on its own, below the forwarding
@@ -133,6 +137,9 @@ var _ Port = (*afpacketPort)(nil)
 // checksums are finished in place, super-frames are cut into wire-sized
 // segments (see rxBacklog), so what it returns is always what a wire
 // would carry.
+//
+// With opts.Queues > 1 it opens that many such sockets in one fanout group
+// (see openFanout) and returns them as a MultiQueuePort.
 func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
@@ -140,9 +147,15 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 	if opts.SocketBuffer <= 0 {
 		opts.SocketBuffer = 4 << 20
 	}
+	if opts.Queues < 0 || opts.Queues > MaxQueues {
+		return nil, fmt.Errorf("system port %q: %d queues: want 1-%d", ifname, opts.Queues, MaxQueues)
+	}
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("system port %q: no such interface: %w", ifname, err)
+	}
+	if opts.Queues > 1 {
+		return openFanout(ifname, ifi.Index, opts)
 	}
 	// Protocol 0 until bind: the socket receives nothing, from no
 	// interface, until it is bound to ours.
@@ -154,6 +167,16 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("system port %q: %w", ifname, err)
 	}
+	p, err := newPacketQueue(ifname, ifi.Index, fd, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// newPacketQueue makes the port of the set-up packet socket fd; it owns
+// fd from then on, also when it fails.
+func newPacketQueue(ifname string, ifindex, fd int, opts SystemOptions) (*afpacketPort, error) {
 	f := os.NewFile(uintptr(fd), "afpacket:"+ifname)
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -162,7 +185,7 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 	}
 	p := &afpacketPort{
 		name:    ifname,
-		ifindex: ifi.Index,
+		ifindex: ifindex,
 		file:    f,
 		rc:      rc,
 		batch:   opts.BatchSize,

@@ -16,12 +16,14 @@ const DefaultBatchSize = 64
 type SystemOptions struct {
 	BatchSize    int
 	SocketBuffer int
+	Queues       int
 }
 
 // InternalOptions tunes an internal port; see port_tap_linux.go.
 type InternalOptions struct {
 	MTU       int
 	BatchSize int
+	Queues    int
 }
 
 // PortDrops counts frames a port dropped on its own.

@@ -25,12 +25,18 @@ type InternalOptions struct {
 	// BatchSize is the most frames one ReadBatch returns; 0 means
 	// DefaultBatchSize.
 	BatchSize int
+	// Queues is the number of TAP queues: 0 or 1 makes a single-queue
+	// TAP; more (up to MaxQueues) makes a multi-queue TAP
+	// (IFF_MULTI_QUEUE) with one fd per queue, returned as a
+	// MultiQueuePort.
+	Queues int
 }
 
 // tapPort is an internal port: a TAP opened non-blocking on /dev/net/tun
 // and wrapped in an os.File, so the fd is in Go's netpoller and Close
 // wakes a reader. The TAP is not persistent: closing the fd removes the
-// interface, wherever its kernel side is.
+// interface, wherever its kernel side is. A multi-queue TAP is one tapPort
+// per queue fd (see OpenInternal); closing the last one removes it.
 //
 // The kernel-side MAC is left to the kernel (random, locally
 // administered). The TAP has IFF_VNET_HDR, checksum offload and TSO
@@ -98,6 +104,13 @@ var _ Port = (*tapPort)(nil)
 // checksum offload and TSO) in the calling thread's network namespace and returns
 // it as a Port. The interface is created down; SetupInternalLink moves it,
 // addresses it and sets it up. Close removes it.
+//
+// With opts.Queues > 1 the TAP is multi-queue (IFF_MULTI_QUEUE): one fd
+// per queue, each set up as above, and the Port is a MultiQueuePort whose
+// queues are single-queue ports of their own (own receive state, own
+// transmit lock). The kernel picks the queue of a frame it sends by flow
+// hash, and steers a flow to the queue that last wrote a frame of it, so
+// a flow stays on one queue.
 func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
@@ -105,22 +118,42 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("internal port %q: interface name must be 1-%d bytes", name, unix.IFNAMSIZ-1)
 	}
-	f, err := openTAP(name)
+	if opts.Queues < 0 || opts.Queues > MaxQueues {
+		return nil, fmt.Errorf("internal port %q: %d queues: want 1-%d", name, opts.Queues, MaxQueues)
+	}
+	files, err := openTAP(name, max(opts.Queues, 1))
 	if err != nil {
 		return nil, fmt.Errorf("internal port %q: %w", name, err)
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("internal port %q: %w", name, err)
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	qs := make([]Port, len(files))
+	for i, f := range files {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("internal port %q: %w", name, err)
+		}
+		qs[i] = newTAPQueue(name, f, rc, opts.BatchSize)
 	}
 	if opts.MTU > 0 {
 		if err := setMTU(name, opts.MTU); err != nil {
-			f.Close()
+			closeAll()
 			return nil, fmt.Errorf("internal port %q: %w", name, err)
 		}
 	}
-	p := &tapPort{name: name, file: f, rc: rc, batch: opts.BatchSize}
+	if len(qs) == 1 {
+		return qs[0], nil
+	}
+	return newQueuedPort(qs), nil
+}
+
+// newTAPQueue makes the port of one TAP fd.
+func newTAPQueue(name string, f *os.File, rc syscall.RawConn, batch int) *tapPort {
+	p := &tapPort{name: name, file: f, rc: rc, batch: batch}
 	p.riov[0].Base = &p.rhdr[0]
 	p.riov[0].SetLen(len(p.rhdr))
 	p.q = newRxBacklog(1)
@@ -132,13 +165,34 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 	p.readFn = p.read
 	p.writeFn = p.write
 	p.co = vnet.NewCoalescer()
-	return p, nil
+	return p
 }
 
-// openTAP creates the TAP name on a non-blocking /dev/net/tun fd with a
-// 10-byte virtio_net_hdr, checksum offload and TSO, and returns the fd as an
-// os.File in Go's netpoller.
-func openTAP(name string) (*os.File, error) {
+// openTAP creates the TAP name with n queues (IFF_MULTI_QUEUE when n > 1)
+// and returns one file per queue. Each is a non-blocking /dev/net/tun fd
+// with a 10-byte virtio_net_hdr, checksum offload and TSO, in Go's
+// netpoller. On failure nothing stays open, so a TAP it created is gone.
+func openTAP(name string, n int) ([]*os.File, error) {
+	files := make([]*os.File, 0, n)
+	for i := range n {
+		f, err := openTAPQueue(name, n > 1)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			if n > 1 {
+				err = fmt.Errorf("queue %d of %d: %w", i, n, err)
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// openTAPQueue opens one fd of the TAP name, creating the TAP if it does
+// not exist, and sets it up as openTAP says.
+func openTAPQueue(name string, multi bool) (*os.File, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
@@ -148,7 +202,11 @@ func openTAP(name string) (*os.File, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if multi {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("create TAP (TUNSETIFF): %w", err)

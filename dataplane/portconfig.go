@@ -34,6 +34,11 @@ type PortConfig struct {
 	Addresses []netip.Prefix
 	// MACLimit bounds the FDB entries learned on this port; 0 = no limit.
 	MACLimit int
+	// Queues is how many queues the device is opened with (OpenDevice):
+	// TAP queues of an internal port, fanout sockets of a system port.
+	// 0 means the switch's Config.Workers; 1 opens the device as a
+	// single-queue one, exactly as before queues existed.
+	Queues int
 }
 
 // Normalize infers the VLAN mode when it was not given and checks that the
@@ -64,6 +69,9 @@ func (c *PortConfig) Normalize() error {
 	}
 	if c.Type != PortInternal && c.Type != PortSystem {
 		return fmt.Errorf("port %q: type %q: want internal or system", c.Name, c.Type)
+	}
+	if c.Queues < 0 || c.Queues > MaxQueues {
+		return fmt.Errorf("port %q: %d queues: want 1-%d", c.Name, c.Queues, MaxQueues)
 	}
 	if c.Type == PortSystem && (c.NetNS != "" || len(c.Addresses) > 0) {
 		return fmt.Errorf("port %q: netns and addresses apply to internal ports only", c.Name)

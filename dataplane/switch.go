@@ -28,6 +28,12 @@ type Config struct {
 	// Open opens the device behind a port. Nil: OpenDevice (TAP for
 	// internal ports, AF_PACKET for system ports). Tests pass fakes.
 	Open func(PortConfig) (Port, error)
+	// Workers is how many queues the switch asks each port's device for
+	// (PortConfig.Queues, when the port does not set its own), and so how
+	// many goroutines read each port; the tunnel is opened with as many
+	// by its owner. 0 means 1; more than MaxQueues means MaxQueues. The
+	// switch reads every queue a device has, whatever this says.
+	Workers int
 }
 
 // TunnelConfig says how VLANs map onto the tunnel.
@@ -41,8 +47,11 @@ type TunnelConfig struct {
 }
 
 // Switch is one learning Ethernet switch: its ports, its FDB and,
-// optionally, a VXLAN tunnel. One goroutine per port (and one for the
-// tunnel) reads a batch, forwards it and writes to the egress ports.
+// optionally, a VXLAN tunnel. One goroutine per queue of each port (and
+// of the tunnel) reads a batch, forwards it and writes to the egress
+// ports: the goroutine of queue i (lane i) writes through queue i of
+// each egress port, so the lanes of a port share no lock (see
+// MultiQueuePort).
 type Switch struct {
 	cfg Config
 	fdb *fdb.Table
@@ -67,9 +76,34 @@ type port struct {
 	dev  Port
 	tun  Tunnel
 	tcfg TunnelConfig
-	up   atomic.Bool
-	ctr  counters
-	done chan struct{} // closed when the reader exits
+	// The device's queues, set before the port is published and not
+	// changed after: queues for a local port, tunQueues for the tunnel.
+	// Lane i reads queue i and writes to queue i modulo their number.
+	queues    []Queue
+	tunQueues []TunnelQueue
+	up        atomic.Bool
+	ctr       counters
+	readers   sync.WaitGroup // one per queue; Wait returns when all exited
+}
+
+// newPort makes the switch port id for device dev, up, with dev's queues.
+func newPort(id fdb.PortID, pc PortConfig, dev Port) *port {
+	p := &port{id: id, cfg: pc, dev: dev, queues: []Queue{dev}}
+	if mq, ok := dev.(MultiQueuePort); ok && len(mq.Queues()) > 0 {
+		p.queues = mq.Queues()
+	}
+	p.up.Store(true)
+	return p
+}
+
+// newTunnelPort makes the tunnel's port id, up, with t's queues.
+func newTunnelPort(id fdb.PortID, t Tunnel, tc TunnelConfig) *port {
+	p := &port{id: id, cfg: PortConfig{Name: TunnelName, Mode: ModeTrunk}, tun: t, tcfg: tc, tunQueues: []TunnelQueue{t}}
+	if mq, ok := t.(MultiQueueTunnel); ok && len(mq.Queues()) > 0 {
+		p.tunQueues = mq.Queues()
+	}
+	p.up.Store(true)
+	return p
 }
 
 // portTable is an immutable snapshot of the forwarding state.
@@ -94,6 +128,7 @@ func New(cfg Config) *Switch {
 	if cfg.Open == nil {
 		cfg.Open = defaultOpen
 	}
+	cfg.Workers = min(max(cfg.Workers, 1), MaxQueues)
 	s := &Switch{cfg: cfg, fdb: cfg.FDB, log: cfg.Logger}
 	s.table.Store(&portTable{})
 	return s
@@ -102,8 +137,13 @@ func New(cfg Config) *Switch {
 // FDB returns the switch's forwarding database.
 func (s *Switch) FDB() *fdb.Table { return s.fdb }
 
-// AddPort opens the port's device and starts forwarding on it.
+// AddPort opens the port's device, with pc.Queues queues (Config.Workers
+// when 0), and starts forwarding on it: one reader per queue the device
+// has.
 func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
+	if pc.Queues == 0 {
+		pc.Queues = s.cfg.Workers
+	}
 	if err := pc.Normalize(); err != nil {
 		return fdb.NoPort, err
 	}
@@ -123,8 +163,7 @@ func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
 		pc.MTU = linkMTU(pc.Name) // egress limit: the interface's own MTU
 	}
 	id := s.freeIDLocked()
-	p := &port{id: id, cfg: pc, dev: dev, done: make(chan struct{})}
-	p.up.Store(true)
+	p := newPort(id, pc, dev)
 	if int(id) == len(s.ports) {
 		s.ports = append(s.ports, p)
 	} else {
@@ -132,9 +171,9 @@ func (s *Switch) AddPort(pc PortConfig) (fdb.PortID, error) {
 	}
 	s.fdb.SetPortLimit(id, pc.MACLimit)
 	s.rebuildLocked()
-	s.wg.Add(1)
-	go s.readLoop(p)
-	s.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlan_mode", pc.Mode.String(), "id", id)
+	s.startReaders(p, len(p.queues))
+	s.log.Info("port added", "port", pc.Name, "type", pc.Type, "vlan_mode", pc.Mode.String(), "id", id,
+		"queues", len(p.queues))
 	return id, nil
 }
 
@@ -152,15 +191,16 @@ func (s *Switch) DelPort(name string) error {
 	s.mu.Unlock()
 
 	err := p.dev.Close()
-	<-p.done
+	p.readers.Wait()
 	s.fdb.PurgePort(p.id)
 	s.fdb.SetPortLimit(p.id, 0)
 	s.log.Info("port deleted", "port", name)
 	return err
 }
 
-// SetTunnel attaches the VXLAN tunnel and starts reading from it. The
-// tunnel gets its own PortID, shown as "vxlan".
+// SetTunnel attaches the VXLAN tunnel and starts reading from it, one
+// reader per queue when it is a MultiQueueTunnel. The tunnel gets its own
+// PortID, shown as "vxlan".
 func (s *Switch) SetTunnel(t Tunnel, tc TunnelConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,8 +208,7 @@ func (s *Switch) SetTunnel(t Tunnel, tc TunnelConfig) error {
 		return errors.New("the switch already has a tunnel")
 	}
 	id := s.freeIDLocked()
-	p := &port{id: id, cfg: PortConfig{Name: TunnelName, Mode: ModeTrunk}, tun: t, tcfg: tc, done: make(chan struct{})}
-	p.up.Store(true)
+	p := newTunnelPort(id, t, tc)
 	if int(id) == len(s.ports) {
 		s.ports = append(s.ports, p)
 	} else {
@@ -177,8 +216,7 @@ func (s *Switch) SetTunnel(t Tunnel, tc TunnelConfig) error {
 	}
 	s.tunnel = p
 	s.rebuildLocked()
-	s.wg.Add(1)
-	go s.readLoop(p)
+	s.startReaders(p, len(p.tunQueues))
 	return nil
 }
 
@@ -320,6 +358,18 @@ func (s *Switch) Close() error {
 	s.wg.Wait()
 	return errors.Join(errs...)
 }
+
+// startReaders starts the n readers of p, lanes 0 to n-1.
+func (s *Switch) startReaders(p *port, n int) {
+	s.wg.Add(n)
+	p.readers.Add(n)
+	for lane := range n {
+		go s.readLoop(p, lane)
+	}
+}
+
+// Workers is Config.Workers as the switch uses it (1-MaxQueues).
+func (s *Switch) Workers() int { return s.cfg.Workers }
 
 func (s *Switch) byNameLocked(name string) *port {
 	for _, p := range s.ports {

@@ -37,3 +37,23 @@ type Tunnel interface {
 // TunnelHeadroom is what a Tunnel may write in front of a frame: the
 // 8-byte VXLAN header (outer IP/UDP headers are added by the kernel).
 const TunnelHeadroom = 8
+
+// A TunnelQueue is one queue of a tunnel: a receive socket, read by its
+// own goroutine, and a transmit path of its own. ReadBatch and WriteBatch
+// are as Tunnel's. A Tunnel is a TunnelQueue (its first).
+type TunnelQueue interface {
+	ReadBatch(bufs [][]byte, sizes []int, meta []TunnelMeta, off int) (n int, err error)
+	WriteBatch(bufs [][]byte, offs []int, meta []TunnelMeta) (n int, err error)
+}
+
+// A MultiQueueTunnel is a Tunnel with several queues, such as UDP sockets
+// bound to one address with SO_REUSEPORT, among which the kernel spreads
+// packets by flow. As with a MultiQueuePort, lane i of the switch reads
+// queue i and writes to the tunnel through queue i.
+type MultiQueueTunnel interface {
+	Tunnel
+	// Queues returns the queues, at least one; Queues()[0] is what the
+	// Tunnel's own ReadBatch and WriteBatch use. Callers must not change
+	// the slice.
+	Queues() []TunnelQueue
+}

@@ -52,7 +52,7 @@ func (w *worker) flushTunnel(t *portTable) {
 	tp := t.tunnel
 	if tp != nil {
 		ot := &w.tally[tp.id]
-		sent, _ := tp.tun.WriteBatch(w.tunBufs, w.tunOffs, w.tunMeta)
+		sent, _ := tp.tunq(w.lane).WriteBatch(w.tunBufs, w.tunOffs, w.tunMeta)
 		ot.txPackets += uint64(sent)
 		for k, b := range w.tunBufs[:sent] {
 			ot.txBytes += uint64(len(b) - w.tunOffs[k])

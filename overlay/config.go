@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+
+	"github.com/vxswitch/vxswitch/dataplane"
 )
 
 // Accept modes: which senders an endpoint takes packets from.
@@ -46,6 +48,13 @@ type Config struct {
 	// BatchSize is the most packets one ReadBatch returns and what
 	// BatchSize reports. Default 64.
 	BatchSize int
+	// Queues is the number of receive sockets, bound to Local:Port with
+	// SO_REUSEPORT when more than one, and of send lanes, each with
+	// SendSockets send sockets of its own (see Endpoint.Queues): one per
+	// reader goroutine of the switch. Default 1, at most
+	// dataplane.MaxQueues; SendSockets is lowered so that every lane's
+	// sockets get ports of their own in the source port range.
+	Queues int
 	// HashSeed seeds the flow hash of the outer source port; 0 picks a
 	// random seed.
 	HashSeed uint64
@@ -68,6 +77,7 @@ func DefaultConfig() Config {
 		SendSockets: 16, // 4 bits of flow entropy: enough for typical ECMP fan-out
 		Accept:      AcceptAny,
 		BatchSize:   64, // one recvmmsg/sendmmsg worth; matches the ports'
+		Queues:      1,  // one socket each way, as a single reader needs
 	}
 }
 
@@ -90,6 +100,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.BatchSize == 0 {
 		c.BatchSize = d.BatchSize
 	}
+	if c.Queues == 0 {
+		c.Queues = d.Queues
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +119,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SendSockets < 0 {
 		errs = append(errs, fmt.Errorf("vxlan send sockets %d: must be positive", c.SendSockets))
 	}
-	if span := int(c.SrcPortMax) - int(c.SrcPortMin) + 1; c.SendSockets > span && span > 0 {
-		c.SendSockets = span
+	if c.Queues < 1 || c.Queues > dataplane.MaxQueues {
+		errs = append(errs, fmt.Errorf("vxlan queues %d: must be 1-%d", c.Queues, dataplane.MaxQueues))
+	} else if span := int(c.SrcPortMax) - int(c.SrcPortMin) + 1; c.SendSockets*c.Queues > span && span > 0 {
+		if span < c.Queues {
+			errs = append(errs, fmt.Errorf("vxlan source ports %d-%d: %d ports cannot give each of %d queues a send socket",
+				c.SrcPortMin, c.SrcPortMax, span, c.Queues))
+		}
+		c.SendSockets = max(1, span/c.Queues)
 	}
 	if c.TTL < 0 || c.TTL > 255 {
 		errs = append(errs, fmt.Errorf("vxlan ttl %d: must be 0-255", c.TTL))

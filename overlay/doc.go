@@ -24,6 +24,12 @@
 // trade-off). Sockets are non-blocking; a full socket gets one short
 // wait per batch, an unreachable VTEP costs a counter, never a stall.
 //
+// Queues (Config.Queues > 1): that many receive sockets bound to the one
+// address with SO_REUSEPORT (the kernel keeps each flow on one) and as
+// many send lanes, each with its own send sockets and scratch space. A
+// Queue pairs receive socket i with lane i for the switch's reader i, so
+// readers share no socket and no lock here (MultiQueueTunnel).
+//
 // ReadBatch, WriteBatch and the codec do not allocate in steady state;
 // TestEndpointAllocs and TestCodecAllocs hold that promise. Stats, VTEPs
 // and the table updates allocate; they are control-plane calls.

@@ -17,13 +17,15 @@ var (
 )
 
 // An Endpoint is a VXLAN tunnel endpoint (VTEP): one UDP socket that
-// receives and decapsulates, a few that encapsulate and send, and the
-// table of remote VTEPs and flood lists. It implements dataplane.Tunnel.
+// receives and decapsulates (one per queue with Config.Queues), a few
+// that encapsulate and send (that many per queue), and the table of
+// remote VTEPs and flood lists. It implements dataplane.Tunnel and
+// dataplane.MultiQueueTunnel.
 //
-// ReadBatch is meant for one goroutine; WriteBatch may be called from
-// several (it takes one lock per batch); the VTEP table methods may be
-// called at any time from the control plane and take effect for the next
-// batch.
+// ReadBatch is meant for one goroutine (per queue); WriteBatch may be
+// called from several (it takes one lock per batch, per queue); the VTEP
+// table methods may be called at any time from the control plane and
+// take effect for the next batch.
 type Endpoint struct {
 	cfg   Config
 	table *vtepTable

@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,31 +48,82 @@ const (
 var ErrNoHeadroom = errors.New("vxlan: ReadBatch offset smaller than the VXLAN header")
 
 // endpointSys holds the sockets and the per-direction scratch space.
+//
+// With Config.Queues > 1 there are several receive sockets, bound to the
+// one address with SO_REUSEPORT (the kernel spreads packets over them by
+// a hash of addresses and ports, so a flow stays on one), and as many
+// send lanes, each with send sockets of its own: a Queue pairs receive
+// socket i with lane i, and the switch's lane i reads and writes through
+// it, so no two lanes of the switch share a socket, a lock or scratch
+// space here. Counters and the VTEP table are shared (atomics, and an
+// immutable snapshot).
 type endpointSys struct {
-	local netip.AddrPort
-	rx    *net.UDPConn
-
-	rxMu    sync.Mutex // guards rxB, rxR, rxSlots, rxSplit, rxGRO (ReadBatch scratch)
-	rxB     *mmsg.Batch
-	rxR     *mmsg.Reader
-	rxSlots []byte // one rxSlotSize slot per message of rxB, rxSlotStride apart
-	rxSplit rxSplit
-	rxGRO   int // > 0: receive into the slots; counts down calls without GRO
-
-	tx   []txSocket
-	txMu sync.Mutex // guards txs (WriteBatch scratch)
-	txs  txScratch
-	seed uint64
+	local  netip.AddrPort
+	rx     *net.UDPConn // rxq[0]'s socket
+	rxq    []*rxQueue
+	tx     []txSocket // lanes[0]'s send sockets
+	lanes  []*txLane
+	queues []dataplane.TunnelQueue // rxq[i] and lanes[i] as Queues
+	seed   uint64
 
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool
 }
 
-// Listen opens an endpoint: the receive socket bound to cfg.Local:cfg.Port
-// and cfg.SendSockets send sockets bound to cfg.Local and source ports in
-// cfg.SrcPortMin..cfg.SrcPortMax. All sockets are non-blocking and sit in
-// Go's netpoller, so Close unblocks a ReadBatch.
+// rxQueue is one receive socket and ReadBatch's scratch space for it.
+type rxQueue struct {
+	e    *Endpoint
+	conn *net.UDPConn
+
+	mu    sync.Mutex // guards b, r, slots, split, gro (ReadBatch scratch)
+	b     *mmsg.Batch
+	r     *mmsg.Reader
+	slots []byte // one rxSlotSize slot per message of b, rxSlotStride apart
+	split rxSplit
+	gro   int // > 0: receive into the slots; counts down calls without GRO
+}
+
+// txLane is one set of send sockets and WriteBatch's scratch space for
+// them.
+type txLane struct {
+	mu sync.Mutex // guards x
+	x  txScratch
+}
+
+// A Queue is one receive socket of an Endpoint and one send lane, for
+// one goroutine of the switch that reads through it and writes through
+// it. It implements dataplane.TunnelQueue; ReadBatch and WriteBatch are
+// the Endpoint's (whose own are Queue 0's).
+type Queue struct {
+	rx *rxQueue
+	tx *txLane
+}
+
+var (
+	_ dataplane.TunnelQueue      = (*Queue)(nil)
+	_ dataplane.MultiQueueTunnel = (*Endpoint)(nil)
+)
+
+// ReadBatch is Endpoint.ReadBatch on this queue's receive socket.
+func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off int) (int, error) {
+	return q.rx.read(bufs, sizes, meta, off)
+}
+
+// WriteBatch is Endpoint.WriteBatch through this queue's send sockets.
+func (q *Queue) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
+	return q.tx.write(bufs, offs, meta)
+}
+
+// Queues returns the endpoint's queues (Config.Queues of them); the
+// first is the one its own ReadBatch and WriteBatch use.
+func (e *Endpoint) Queues() []dataplane.TunnelQueue { return e.sys.queues }
+
+// Listen opens an endpoint: cfg.Queues receive sockets bound to
+// cfg.Local:cfg.Port (with SO_REUSEPORT when more than one) and, per
+// queue, cfg.SendSockets send sockets bound to cfg.Local and source ports
+// in cfg.SrcPortMin..cfg.SrcPortMax. All sockets are non-blocking and sit
+// in Go's netpoller, so Close unblocks a ReadBatch.
 func Listen(cfg Config) (*Endpoint, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -88,50 +140,115 @@ func Listen(cfg Config) (*Endpoint, error) {
 		network = "udp4"
 	}
 	laddr := netip.AddrPortFrom(cfg.Local, cfg.Port)
-	s.rx, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
+	conns, err := listenRx(network, laddr, cfg.Queues)
 	if err != nil {
-		return nil, fmt.Errorf("vxlan: listen on %s: %w", laddr, err)
-	}
-	s.local = s.rx.LocalAddr().(*net.UDPAddr).AddrPort()
-	rc, err := s.rx.SyscallConn()
-	if err != nil {
-		s.rx.Close()
-		return nil, fmt.Errorf("vxlan: socket %s: %w", laddr, err)
-	}
-	if err := setRecvBuffer(rc, rxSocketBuffer); err != nil {
-		cfg.Logger.Warn("vxlan: cannot enlarge the receive buffer", "err", err)
-	}
-	if !cfg.NoOffload {
-		if err := setGRO(rc); err != nil {
-			cfg.Logger.Warn("vxlan: no UDP GRO on the receive socket; receiving datagram by datagram", "err", err)
-		} else {
-			e.ctr.groOn = true
-		}
-	}
-	nmsg := min(cfg.BatchSize, rxMaxMsgs)
-	s.rxB = mmsg.NewBatch(nmsg, mmsg.Options{Iovs: 2, Addrs: true, Control: unix.CmsgSpace(4)})
-	s.rxR = mmsg.NewReader(rc, s.rxB)
-	s.rxSlots = make([]byte, (nmsg-1)*rxSlotStride+rxSlotSize)
-	s.rxSplit.msgs = make([]rxMsg, 0, nmsg)
-
-	s.tx, err = openSendSockets(cfg, network)
-	if err != nil {
-		s.rx.Close()
 		return nil, err
 	}
-	s.txs.init(e)
+	s.rx = conns[0]
+	s.local = s.rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	e.ctr.groOn = !cfg.NoOffload
+	for i, c := range conns {
+		q, groOn, err := e.newRxQueue(c, i, len(conns))
+		if err != nil {
+			e.closeSockets()
+			return nil, err
+		}
+		e.ctr.groOn = e.ctr.groOn && groOn
+		s.rxq = append(s.rxq, q)
+	}
+	for range cfg.Queues {
+		socks, err := openSendSockets(cfg, network)
+		if err != nil {
+			e.closeSockets()
+			return nil, err
+		}
+		l := &txLane{}
+		l.x.init(e, socks)
+		s.lanes = append(s.lanes, l)
+	}
+	s.tx = s.lanes[0].x.socks
+	for i := range s.rxq {
+		s.queues = append(s.queues, &Queue{rx: s.rxq[i], tx: s.lanes[i]})
+	}
 
 	e.table.setVNIs(cfg.VNIs)
 	for _, r := range cfg.Remotes {
 		e.table.add(r, 0, nil, SourceStatic)
 	}
-	ports := make([]uint16, len(s.tx))
-	for i, t := range s.tx {
-		ports[i] = t.port
+	var ports []uint16
+	for _, l := range s.lanes {
+		for _, t := range l.x.socks {
+			ports = append(ports, t.port)
+		}
 	}
-	cfg.Logger.Info("vxlan endpoint listening", "local", s.local, "source_ports", ports,
+	cfg.Logger.Info("vxlan endpoint listening", "local", s.local, "queues", cfg.Queues, "source_ports", ports,
 		"vnis", cfg.VNIs, "remotes", cfg.Remotes, "accept", cfg.Accept)
 	return e, nil
+}
+
+// listenRx binds n receive sockets to laddr: one plain socket when n is
+// 1, as always; otherwise n sockets with SO_REUSEPORT. SO_REUSEPORT would
+// also let a second agent on the same address and port bind beside us
+// and take a share of the packets, so the address is first bound once
+// without it: if anything holds it, that fails as a single socket does.
+func listenRx(network string, laddr netip.AddrPort, n int) ([]*net.UDPConn, error) {
+	ua := net.UDPAddrFromAddrPort(laddr)
+	probe, err := net.ListenUDP(network, ua)
+	if err != nil {
+		return nil, fmt.Errorf("vxlan: listen on %s: %w", laddr, err)
+	}
+	if n <= 1 {
+		return []*net.UDPConn{probe}, nil
+	}
+	probe.Close()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	conns := make([]*net.UDPConn, 0, n)
+	for i := range n {
+		pc, err := lc.ListenPacket(context.Background(), network, ua.String())
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("vxlan: listen on %s (SO_REUSEPORT, socket %d of %d): %w", laddr, i+1, n, err)
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+	}
+	return conns, nil
+}
+
+// newRxQueue sets up receive socket i of n (buffer, UDP GRO) and its
+// scratch space. groOn reports whether UDP GRO is on for it.
+func (e *Endpoint) newRxQueue(c *net.UDPConn, i, n int) (q *rxQueue, groOn bool, err error) {
+	cfg := e.cfg
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, false, fmt.Errorf("vxlan: socket %s: %w", e.sys.local, err)
+	}
+	if err := setRecvBuffer(rc, rxSocketBuffer); err != nil {
+		cfg.Logger.Warn("vxlan: cannot enlarge the receive buffer", "socket", i, "err", err)
+	}
+	if !cfg.NoOffload {
+		if err := setGRO(rc); err != nil {
+			cfg.Logger.Warn("vxlan: no UDP GRO on the receive socket; receiving datagram by datagram",
+				"socket", i, "sockets", n, "err", err)
+		} else {
+			groOn = true
+		}
+	}
+	nmsg := min(cfg.BatchSize, rxMaxMsgs)
+	q = &rxQueue{e: e, conn: c}
+	q.b = mmsg.NewBatch(nmsg, mmsg.Options{Iovs: 2, Addrs: true, Control: unix.CmsgSpace(4)})
+	q.r = mmsg.NewReader(rc, q.b)
+	q.slots = make([]byte, (nmsg-1)*rxSlotStride+rxSlotSize)
+	q.split.msgs = make([]rxMsg, 0, nmsg)
+	return q, groOn, nil
 }
 
 // LocalAddr returns the address and port the endpoint receives on.
@@ -144,20 +261,32 @@ func (e *Endpoint) Close() error {
 	s := &e.sys
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		errs := []error{s.rx.Close()}
-		for _, t := range s.tx {
-			errs = append(errs, t.conn.Close())
-		}
-		s.closeErr = errors.Join(errs...)
+		s.closeErr = e.closeSockets()
 	})
 	return s.closeErr
+}
+
+// closeSockets closes every socket the endpoint has opened so far.
+func (e *Endpoint) closeSockets() error {
+	s := &e.sys
+	var errs []error
+	for _, q := range s.rxq {
+		errs = append(errs, q.conn.Close())
+	}
+	for _, l := range s.lanes {
+		for _, t := range l.x.socks {
+			errs = append(errs, t.conn.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ReadBatch receives VXLAN packets with one recvmmsg call each time the
 // socket is readable and puts up to min(len(bufs), BatchSize()) inner
 // frames at bufs[i][off:]; off must be at least VXLANHdrLen. It blocks
 // until at least one packet passes, and returns net.ErrClosed after
-// Close. It does not allocate. Meant for one goroutine at a time.
+// Close. It does not allocate. Meant for one goroutine at a time; it
+// reads the first receive socket (see Queues for the others).
 //
 // With UDP_GRO on, one message may hold several datagrams of a flow,
 // coalesced by the kernel; each is checked, counted and delivered on its
@@ -167,6 +296,12 @@ func (e *Endpoint) Close() error {
 // off without a copy) until coalesced messages show up, then into
 // scratch slots and copied out; see rxSplit for why.
 func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off int) (int, error) {
+	return e.sys.rxq[0].read(bufs, sizes, meta, off)
+}
+
+// read is ReadBatch on socket q.
+func (q *rxQueue) read(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off int) (int, error) {
+	e := q.e
 	if off < VXLANHdrLen {
 		return 0, ErrNoHeadroom
 	}
@@ -175,62 +310,62 @@ func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.Tunnel
 		return 0, nil
 	}
 	s := &e.sys
-	s.rxMu.Lock()
+	q.mu.Lock()
 	for {
 		if s.closed.Load() {
-			s.rxMu.Unlock()
+			q.mu.Unlock()
 			return 0, net.ErrClosed
 		}
-		if s.rxSplit.pending() {
-			if w := e.deliver(bufs, sizes, meta, off, n); w > 0 {
-				s.rxMu.Unlock()
+		if q.split.pending() {
+			if w := q.deliver(bufs, sizes, meta, off, n); w > 0 {
+				q.mu.Unlock()
 				return w, nil
 			}
 			continue
 		}
-		m := min(n, s.rxB.Cap())
-		scratch := s.rxGRO > 0
+		m := min(n, q.b.Cap())
+		scratch := q.gro > 0
 		for i := range m {
-			slot := s.slot(i)
+			slot := q.slot(i)
 			p0 := bufs[i][off-VXLANHdrLen:]
 			switch {
 			case scratch:
-				s.rxB.SetBuf(i, slot)
+				q.b.SetBuf(i, slot)
 			case len(p0) >= len(slot):
-				s.rxB.SetBuf(i, p0)
+				q.b.SetBuf(i, p0)
 			default:
-				s.rxB.SetBufs(i, p0, slot[len(p0):])
+				q.b.SetBufs(i, p0, slot[len(p0):])
 			}
 		}
-		got, err := s.rxR.Read(m, 0)
+		got, err := q.r.Read(m, 0)
 		if err != nil {
-			s.rxB.Release(m)
-			s.rxMu.Unlock()
+			q.b.Release(m)
+			q.mu.Unlock()
 			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
 				return 0, net.ErrClosed
 			}
 			return 0, fmt.Errorf("vxlan: recvmmsg on %s: %w", s.local, err)
 		}
 		var w int
-		if !scratch && !s.anyGRO(got) {
-			w = e.decap(bufs, sizes, meta, off, got) // the common case, as before GRO
+		if !scratch && !q.anyGRO(got) {
+			w = q.decap(bufs, sizes, meta, off, got) // the common case, as before GRO
 		} else {
-			e.collect(bufs, off, got, scratch)
-			w = e.deliver(bufs, sizes, meta, off, n)
+			q.collect(bufs, off, got, scratch)
+			w = q.deliver(bufs, sizes, meta, off, n)
 		}
-		s.rxB.Release(m)
+		q.b.Release(m)
 		if w > 0 {
-			s.rxMu.Unlock()
+			q.mu.Unlock()
 			return w, nil
 		}
 	}
 }
 
-// anyGRO reports whether one of the got messages of s.rxB holds
+// anyGRO reports whether one of the got messages of q.b holds
 // coalesced datagrams.
-func (s *endpointSys) anyGRO(got int) bool {
+func (q *rxQueue) anyGRO(got int) bool {
 	for i := range got {
-		if s.rxB.Hdr(i).Hdr.Controllen != 0 && groSize(s.rxB.Control(i)) > 0 {
+		if q.b.Hdr(i).Hdr.Controllen != 0 && groSize(q.b.Control(i)) > 0 {
 			return true
 		}
 	}
@@ -242,8 +377,8 @@ func (s *endpointSys) anyGRO(got int) bool {
 // validates them in place, moves the good ones to the front, fills sizes
 // and meta, counts, and returns how many are good. It is what rxSplit.fill
 // does for such a batch, at a third of the cost.
-func (e *Endpoint) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, got int) int {
-	b := e.sys.rxB
+func (q *rxQueue) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, got int) int {
+	e, b := q.e, q.b
 	snap := e.table.load()
 	members := e.cfg.Accept == AcceptMembers
 	var drops [numDropReasons]uint64
@@ -293,35 +428,34 @@ func (e *Endpoint) decap(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta
 }
 
 // slot returns message i's scratch slot.
-func (s *endpointSys) slot(i int) []byte {
-	return s.rxSlots[i*rxSlotStride : i*rxSlotStride+rxSlotSize : i*rxSlotStride+rxSlotSize]
+func (q *rxQueue) slot(i int) []byte {
+	return q.slots[i*rxSlotStride : i*rxSlotStride+rxSlotSize : i*rxSlotStride+rxSlotSize]
 }
 
-// collect lists the got messages of s.rxB in s.rxSplit, reading each one's
+// collect lists the got messages of q.b in q.split, reading each one's
 // UDP_GRO segment size, counts the coalesced ones, and picks the layout of
 // the next recvmmsg.
-func (e *Endpoint) collect(bufs [][]byte, off, got int, scratch bool) {
-	s := &e.sys
-	b := s.rxB
+func (q *rxQueue) collect(bufs [][]byte, off, got int, scratch bool) {
+	e, b := q.e, q.b
 	var groMsgs, groDgrams uint64 // coalesced messages, their datagrams
-	msgs := s.rxSplit.msgs[:got]
+	msgs := q.split.msgs[:got]
 	for i := range msgs {
 		n := b.Len(i)
 		g := groSize(b.Control(i))
-		msgs[i].set(s.slot(i), bufs[i][off-VXLANHdrLen:], !scratch, n, g, b.AddrPort(i).Addr().Unmap(), b.Truncated(i))
+		msgs[i].set(q.slot(i), bufs[i][off-VXLANHdrLen:], !scratch, n, g, b.AddrPort(i).Addr().Unmap(), b.Truncated(i))
 		if msgs[i].gso < n {
 			groMsgs++
 			groDgrams += uint64((n + g - 1) / g)
 		}
 	}
-	s.rxSplit.msgs, s.rxSplit.head = msgs, 0
+	q.split.msgs, q.split.head = msgs, 0
 	switch {
 	case groMsgs > 0:
-		s.rxGRO = rxGROLinger
+		q.gro = rxGROLinger
 		e.ctr.rxGROMsgs.Add(groMsgs)
 		e.ctr.rxGRODgrams.Add(groDgrams)
-	case s.rxGRO > 0:
-		s.rxGRO--
+	case q.gro > 0:
+		q.gro--
 	}
 }
 
@@ -341,11 +475,12 @@ func groSize(control []byte) int {
 	return 0
 }
 
-// deliver hands pending datagrams to the caller through s.rxSplit and
+// deliver hands pending datagrams to the caller through q.split and
 // does the counting.
-func (e *Endpoint) deliver(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, n int) int {
+func (q *rxQueue) deliver(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off, n int) int {
+	e := q.e
 	var drops [numDropReasons]uint64
-	w, bytes := e.sys.rxSplit.fill(bufs, sizes, meta, off, n, e.table.load(), e.cfg.Accept == AcceptMembers, &drops)
+	w, bytes := q.split.fill(bufs, sizes, meta, off, n, e.table.load(), e.cfg.Accept == AcceptMembers, &drops)
 	if w > 0 {
 		e.ctr.rxPackets.Add(uint64(w))
 		e.ctr.rxBytes.Add(bytes)

@@ -35,3 +35,9 @@ func (e *Endpoint) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.Tunnel
 func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
 	return 0, errUnsupported
 }
+
+// Queue is one queue of an Endpoint; see endpoint_linux.go.
+type Queue struct{}
+
+// Queues returns nothing: only Linux is supported.
+func (e *Endpoint) Queues() []dataplane.TunnelQueue { return nil }

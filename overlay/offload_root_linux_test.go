@@ -90,9 +90,10 @@ func TestGSOTooBig(t *testing.T) {
 		t.Errorf("GSO %v, %d GSO messages (want 0), %d plain (want 16), drops %v",
 			st.GSO, st.TxGSOMessages, st.TxPlainDatagrams, st.Drops)
 	}
-	a.sys.txMu.Lock()
-	tooBig := a.sys.txs.gso.tooBig
-	a.sys.txMu.Unlock()
+	l := a.sys.lanes[0]
+	l.mu.Lock()
+	tooBig := l.x.gso.tooBig
+	l.mu.Unlock()
 	if tooBig != 2000+VXLANHdrLen {
 		t.Errorf("tooBig = %d, want %d", tooBig, 2000+VXLANHdrLen)
 	}

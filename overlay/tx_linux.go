@@ -145,11 +145,12 @@ type txMsg struct {
 	v     *vtep
 }
 
-// txScratch is WriteBatch's reusable state, guarded by endpointSys.txMu.
-// Slices grow to the largest batch (and VTEP table) seen and are then
-// reused.
+// txScratch is WriteBatch's reusable state and the send sockets of one
+// lane, guarded by its txLane's mu. Slices grow to the largest batch (and
+// VTEP table) seen and are then reused.
 type txScratch struct {
 	e       *Endpoint
+	socks   []txSocket   // this lane's send sockets; the flow hash picks one
 	msgs    []txMsg      // in frame order
 	tmp     []txMsg      // by destination (first pass of the sort)
 	sorted  []txMsg      // by socket, then destination, then frame order
@@ -170,9 +171,10 @@ type txScratch struct {
 	fn       func(fd uintptr) bool
 }
 
-func (x *txScratch) init(e *Endpoint) {
+func (x *txScratch) init(e *Endpoint, socks []txSocket) {
 	x.e = e
-	x.counts = make([]int, len(e.sys.tx)+1)
+	x.socks = socks
+	x.counts = make([]int, len(socks)+1)
 	x.gso.init(e.cfg.Local.Is4())
 	if e.cfg.NoOffload {
 		x.gso.off = true
@@ -200,15 +202,21 @@ func (x *txScratch) init(e *Endpoint) {
 // It returns the number of frames of which at least one copy was sent (a
 // flood to no VTEP sends nothing and is no drop), and net.ErrClosed after
 // Close. It does not allocate once its scratch space has grown to the
-// batch sizes in use. Safe for concurrent use; one lock per batch.
+// batch sizes in use. Safe for concurrent use; one lock per batch. It
+// sends through the first queue's send sockets (see Queues for the
+// others).
 func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
-	s := &e.sys
-	if s.closed.Load() {
+	return e.sys.lanes[0].write(bufs, offs, meta)
+}
+
+// write is WriteBatch through lane l.
+func (l *txLane) write(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
+	x := &l.x
+	if x.e.sys.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	n := min(len(bufs), len(offs), len(meta))
-	s.txMu.Lock()
-	x := &s.txs
+	l.mu.Lock()
 	x.bufs, x.offs = bufs, offs
 	x.encap(meta[:n])
 	err := x.sendAll()
@@ -219,7 +227,7 @@ func (e *Endpoint) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.Tunnel
 			sent++
 		}
 	}
-	s.txMu.Unlock()
+	l.mu.Unlock()
 	return sent, err
 }
 
@@ -229,7 +237,7 @@ func (x *txScratch) encap(meta []dataplane.TunnelMeta) {
 	bufs, offs := x.bufs, x.offs
 	snap := e.table.load()
 	is4 := e.cfg.Local.Is4()
-	nsock := len(e.sys.tx)
+	nsock := len(x.socks)
 	unknown := int32(len(snap.byAddr)) // dkey of addresses not in the table
 	if cap(x.sent) < len(meta) {
 		x.sent = make([]bool, len(meta))

@@ -49,8 +49,8 @@ type txGroup struct {
 }
 
 // txGSO holds the messages of one sendmmsg call and the GSO state. The
-// staging buffer is shared by the send sockets rather than one per
-// socket: WriteBatch holds txMu and sends one socket's run at a time, and
+// staging buffer is shared by the lane's send sockets rather than one per
+// socket: WriteBatch holds the lane's lock and sends one socket's run at a time, and
 // the kernel has copied a message when sendmmsg returns, so one buffer
 // serves them all.
 type txGSO struct {
@@ -113,7 +113,7 @@ func (x *txScratch) sendAll() error {
 		for r < q {
 			var m int
 			m, r = x.build(r, q)
-			err = x.sendRun(&e.sys.tx[sock], m)
+			err = x.sendRun(&x.socks[sock], m)
 			g.b.Release(m)
 			if err != nil {
 				break
@@ -123,26 +123,32 @@ func (x *txScratch) sendAll() error {
 
 	var pkts, bytes uint64
 	var drops [numDropReasons]uint64
+	// A VTEP's counters are added to once per run of its datagrams (they
+	// are sorted by destination within a socket), not per datagram: they
+	// are shared by every lane, and an atomic add per datagram on a
+	// shared cache line is what makes lanes slow each other down.
+	var vt vtepTally
 	for j := range x.sorted {
 		m := &x.sorted[j]
+		if m.v != vt.v {
+			vt.flush()
+			vt.v = m.v
+		}
 		switch r := x.res[j]; r {
 		case DropNone:
 			size := uint64(m.size - VXLANHdrLen)
 			pkts++
 			bytes += size
 			x.sent[m.frame] = true
-			if m.v != nil {
-				m.v.stats.txPackets.Add(1)
-				m.v.stats.txBytes.Add(size)
-			}
+			vt.pkts++
+			vt.bytes += size
 		case numDropReasons:
 		default:
 			drops[r]++
-			if m.v != nil {
-				m.v.stats.txDrops.Add(1)
-			}
+			vt.drops++
 		}
 	}
+	vt.flush()
 	e.ctr.txPackets.Add(pkts)
 	e.ctr.txBytes.Add(bytes)
 	for r, n := range drops {
@@ -161,6 +167,25 @@ func (x *txScratch) sendAll() error {
 			"err", g.turnedOff)
 	}
 	return err
+}
+
+// vtepTally adds up one VTEP's transmit counters over a run of datagrams.
+type vtepTally struct {
+	v                  *vtep // nil: an address the table does not know
+	pkts, bytes, drops uint64
+}
+
+func (t *vtepTally) flush() {
+	if t.v != nil {
+		if t.pkts != 0 {
+			t.v.stats.txPackets.Add(t.pkts)
+			t.v.stats.txBytes.Add(t.bytes)
+		}
+		if t.drops != 0 {
+			t.v.stats.txDrops.Add(t.drops)
+		}
+	}
+	*t = vtepTally{}
 }
 
 // build fills the messages of one sendmmsg call from datagrams

@@ -303,6 +303,23 @@ func TestShowOutput(t *testing.T) {
 	}
 }
 
+// With more than one worker, show says how many on the bridge line;
+// with one it prints what it always did.
+func TestShowWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		workers int
+		line    string
+	}{{0, "Bridge blue\n"}, {1, "Bridge blue\n"}, {2, "Bridge blue, 2 workers\n"}} {
+		f := newFake()
+		f.ShowReply.Workers = tc.workers
+		serveFake(t, f)
+		out, _, code := cli(t, "show")
+		if code != 0 || !strings.HasPrefix(out, tc.line) || strings.Count(out, "Bridge") != 1 {
+			t.Errorf("workers %d: exit %d, got:\n%s\nwant first line %q", tc.workers, code, out, tc.line)
+		}
+	}
+}
+
 func TestMembersOutput(t *testing.T) {
 	serveFake(t, newFake())
 	out, _, code := cli(t, "members")

@@ -15,8 +15,10 @@ import (
 // Port is a fake port: Inject queues frames for ReadBatch, Written
 // receives a copy of every frame WriteBatch sends.
 type Port struct {
-	in        chan []byte
-	Written   chan []byte
+	in      chan []byte
+	Written chan []byte
+	// Frames counts the frames WriteBatch was given.
+	Frames    atomic.Uint64
 	closeOnce sync.Once
 	closed    chan struct{}
 	gone      chan struct{}
@@ -65,6 +67,7 @@ func (p *Port) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
 }
 
 func (p *Port) WriteBatch(bufs [][]byte) (int, error) {
+	p.Frames.Add(uint64(len(bufs)))
 	for _, b := range bufs {
 		select {
 		case p.Written <- append([]byte(nil), b...):
@@ -119,8 +122,10 @@ type Sent struct {
 // Tunnel is a fake tunnel: Inject delivers decapsulated frames to the
 // switch, Written receives what the switch sends, with its VNI and VTEP.
 type Tunnel struct {
-	in        chan Sent
-	Written   chan Sent
+	in      chan Sent
+	Written chan Sent
+	// Frames counts the frames WriteBatch was given.
+	Frames    atomic.Uint64
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -160,6 +165,7 @@ func (t *Tunnel) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMe
 }
 
 func (t *Tunnel) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
+	t.Frames.Add(uint64(len(bufs)))
 	for i, b := range bufs {
 		if offs[i] < dataplane.TunnelHeadroom {
 			panic("porttest: frame without tunnel headroom")
@@ -176,5 +182,82 @@ func (t *Tunnel) BatchSize() int { return 64 }
 
 func (t *Tunnel) Close() error {
 	t.closeOnce.Do(func() { close(t.closed) })
+	return nil
+}
+
+// Multi is a fake port with several queues (a dataplane.MultiQueuePort).
+// Each queue is a Port of its own: Inject on Queue(i) to have lane i read
+// it. Every queue sends what is written to it to the one Written channel,
+// and counts it in its own Frames.
+type Multi struct {
+	*Port  // queue 0, which the Port methods use
+	queues []*Port
+	qs     []dataplane.Queue
+}
+
+var _ dataplane.MultiQueuePort = (*Multi)(nil)
+
+// NewMulti makes a fake port with n queues.
+func NewMulti(n int) *Multi {
+	m := &Multi{}
+	written := make(chan []byte, 4096)
+	for range n {
+		q := New()
+		q.Written = written
+		m.queues = append(m.queues, q)
+		m.qs = append(m.qs, q)
+	}
+	m.Port = m.queues[0]
+	return m
+}
+
+// Queue returns queue i.
+func (m *Multi) Queue(i int) *Port { return m.queues[i] }
+
+func (m *Multi) Queues() []dataplane.Queue { return m.qs }
+
+// Close closes every queue.
+func (m *Multi) Close() error {
+	for _, q := range m.queues {
+		q.Close()
+	}
+	return nil
+}
+
+// MultiTunnel is a fake tunnel with several queues (a
+// dataplane.MultiQueueTunnel), each a Tunnel of its own, all sending to
+// one Written channel.
+type MultiTunnel struct {
+	*Tunnel // queue 0
+	queues  []*Tunnel
+	qs      []dataplane.TunnelQueue
+}
+
+var _ dataplane.MultiQueueTunnel = (*MultiTunnel)(nil)
+
+// NewMultiTunnel makes a fake tunnel with n queues.
+func NewMultiTunnel(n int) *MultiTunnel {
+	m := &MultiTunnel{}
+	written := make(chan Sent, 4096)
+	for range n {
+		q := NewTunnel()
+		q.Written = written
+		m.queues = append(m.queues, q)
+		m.qs = append(m.qs, q)
+	}
+	m.Tunnel = m.queues[0]
+	return m
+}
+
+// Queue returns queue i.
+func (m *MultiTunnel) Queue(i int) *Tunnel { return m.queues[i] }
+
+func (m *MultiTunnel) Queues() []dataplane.TunnelQueue { return m.qs }
+
+// Close closes every queue.
+func (m *MultiTunnel) Close() error {
+	for _, q := range m.queues {
+		q.Close()
+	}
 	return nil
 }
