@@ -90,7 +90,7 @@ func start(cfg *Config, log *slog.Logger, opts startOptions) (a *Agent, err erro
 	}()
 
 	a.fdb = fdb.New(fdb.Config{Size: cfg.MACTableSize, Aging: cfg.MACAging, Logger: log.With("component", "fdb")})
-	a.sw = dataplane.New(dataplane.Config{Bridge: cfg.Bridge, FDB: a.fdb, Logger: log, Open: opts.open, Workers: cfg.Workers})
+	a.sw = dataplane.New(dataplane.Config{Bridge: cfg.Bridge, FDB: a.fdb, Logger: log, Open: opts.open, Workers: cfg.Workers, BusyPoll: cfg.BusyPoll})
 	for _, pc := range cfg.Ports {
 		if err := a.addPort(pc); err != nil {
 			return a, err
@@ -124,7 +124,7 @@ func start(cfg *Config, log *slog.Logger, opts startOptions) (a *Agent, err erro
 	a.wg.Add(1)
 	go a.ageLoop(ageInterval(cfg.MACAging))
 	a.started = true
-	log.Info("agent started", "bridge", cfg.Bridge, "ports", len(cfg.Ports), "workers", cfg.Workers, "socket", cfg.Control.Socket)
+	log.Info("agent started", "bridge", cfg.Bridge, "ports", len(cfg.Ports), "workers", cfg.Workers, "busy_poll", cfg.BusyPoll, "socket", cfg.Control.Socket)
 	return a, nil
 }
 

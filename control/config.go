@@ -26,6 +26,7 @@ type Config struct {
 	Bridge       string                 // bridge: name shown by show and fdb show
 	MTU          int                    // mtu: MTU of the ports the switch creates
 	MACAging     time.Duration          // mac-aging: learned entries expire after this
+	BusyPoll     time.Duration          // busy-poll: readers poll this long after traffic before sleeping; 0 = off
 	MACTableSize int                    // mac-table-size: FDB capacity
 	Workers      int                    // workers: reader goroutines (queues) per port and per tunnel
 	Ports        []dataplane.PortConfig // ports: normalised; MTU 0 = bridge mtu (internal) or the device's (system)

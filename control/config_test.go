@@ -81,6 +81,7 @@ bridge: green
 mtu: 9000
 mac-aging: 60            # bare seconds
 workers: 2
+busy-poll: 200us
 ports:
   - {name: up0, type: system, trunks: "7,220-221", vlan-mode: native-tagged, tag: 7, mtu: 1500, mac-limit: 100}
   - {name: c1, type: internal, netns: green-c1}
@@ -102,7 +103,7 @@ control: {socket: /tmp/x.sock, group: vxswitch}
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
-	want.Bridge, want.MTU, want.MACAging, want.Workers = "green", 9000, time.Minute, 2
+	want.Bridge, want.MTU, want.MACAging, want.Workers, want.BusyPoll = "green", 9000, time.Minute, 2, 200*time.Microsecond
 	want.Ports = []dataplane.PortConfig{
 		{Name: "up0", Type: dataplane.PortSystem, Mode: dataplane.ModeNativeTagged, ModeSet: true, HasTag: true, Tag: 7,
 			Trunks: vlanSet(7, 220, 221), MTU: 1500, MACLimit: 100},
@@ -144,7 +145,7 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", "bridge: x\nbrdge: y\n",
-			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, control, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
+			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, busy-poll, control, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
 		{"unknown port key", port + "    vlan: 7\n",
 			[]string{`c.yaml:4: ports[0].vlan: unknown key (want one of addresses, mac-limit, mtu, name, netns, tag, trunks, type, vlan-mode)`}},
 		{"repeated key", "mtu: 1500\nmtu: 9000\n", []string{`c.yaml:2: mtu: repeated key`}},
@@ -174,6 +175,11 @@ func TestParseErrors(t *testing.T) {
 			[]string{`c.yaml:2: ports[0].name: port name "abcdefghijklmnop" is 16 bytes; an interface name has at most 15`}},
 		{"port named vxlan", "ports:\n  - name: vxlan\n    type: internal\n", []string{`c.yaml:2: ports[0].name: port name "vxlan" is reserved for the tunnel`}},
 		{"mtu low", "mtu: 67\n", []string{`c.yaml:1: mtu: MTU 67 out of range 68-65535`}},
+		{"busy-poll bare number", "busy-poll: 50\n", []string{`c.yaml:1: busy-poll: bad duration "50": want 0 (off) or a duration with a unit such as 50us or 20ms`}},
+		{"busy-poll negative", "busy-poll: -1ms\n", []string{`c.yaml:1: busy-poll: busy-poll "-1ms": want 0 (off) to 1s`}},
+		{"busy-poll too long", "busy-poll: 2s\n", []string{`c.yaml:1: busy-poll: busy-poll "2s": want 0 (off) to 1s`}},
+		{"busy-poll word", "busy-poll: on\n", []string{`c.yaml:1: busy-poll: bad duration "on": want 0 (off) or a duration with a unit such as 50us or 20ms`}},
+		{"busy-poll list", "busy-poll: [1ms]\n", []string{`c.yaml:1: busy-poll: want a value, got a list`}},
 		{"workers zero", "bridge: x\nworkers: 0\n", []string{`c.yaml:2: workers: 0 out of range 1-16`}},
 		{"workers too many", "workers: 17\n", []string{`c.yaml:1: workers: 17 out of range 1-16`}},
 		{"workers negative", "workers: -2\n", []string{`c.yaml:1: workers: -2 out of range 1-16`}},

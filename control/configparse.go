@@ -106,6 +106,7 @@ func (p *parser) parse(data []byte) {
 		"mac-aging":      func(k string, n *yaml.Node) { p.duration(n, k, &c.MACAging) },
 		"mac-table-size": func(k string, n *yaml.Node) { p.intRange(n, k, 1, 1<<24, &c.MACTableSize) },
 		"workers":        p.workers,
+		"busy-poll":      p.busyPoll,
 		"ports":          p.ports,
 		"vxlan":          p.vxlan,
 		"gossip":         p.gossip,
@@ -307,6 +308,33 @@ func (p *parser) duration(n *yaml.Node, key string, dst *time.Duration) {
 		p.errorf(n, key, "duration %q must be positive", s)
 	default:
 		*dst = d
+	}
+}
+
+// maxBusyPoll bounds busy-poll: longer windows only burn CPU.
+const maxBusyPoll = time.Second
+
+// busyPoll parses busy-poll: a duration with a unit (50us, 20ms) from 0
+// (off) to maxBusyPoll. A bare number other than 0 is refused: Linux's
+// busy_poll counts microseconds, a YAML duration here seconds, and a
+// guess either way would be wrong by 10^6.
+func (p *parser) busyPoll(key string, n *yaml.Node) {
+	s, ok := p.scalar(n, key)
+	if !ok {
+		return
+	}
+	if s == "0" {
+		p.cfg.BusyPoll = 0
+		return
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		p.errorf(n, key, "bad duration %q: want 0 (off) or a duration with a unit such as 50us or 20ms", s)
+	case d < 0 || d > maxBusyPoll:
+		p.errorf(n, key, "busy-poll %q: want 0 (off) to %v", s, maxBusyPoll)
+	default:
+		p.cfg.BusyPoll = d
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 )
 
 // readLoop is the reader of one queue (lane) of a port or of the tunnel:
@@ -31,9 +33,25 @@ func (s *Switch) readLoop(p *port, lane int) {
 	}
 	w := newWorker(s, p, batch, lane)
 	var lastLog time.Time
+	// Busy polling: ready is the queue's ReadReady, last the time of the
+	// last frame read.
+	var ready func() bool
+	var last time.Time
+	if s.cfg.BusyPoll > 0 {
+		var q any = rq
+		if fromTunnel {
+			q = tq
+		}
+		if r, ok := q.(ReadReadier); ok {
+			ready = r.ReadReady
+		}
+	}
 	for {
 		var n int
 		var err error
+		if ready != nil {
+			busypoll.Spin(ready, last, s.cfg.BusyPoll)
+		}
 		if fromTunnel {
 			n, err = tq.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
 		} else {
@@ -41,6 +59,9 @@ func (s *Switch) readLoop(p *port, lane int) {
 		}
 		if n > 0 {
 			w.forward(n, fromTunnel)
+			if ready != nil {
+				last = time.Now()
+			}
 		}
 		switch {
 		case err == nil:

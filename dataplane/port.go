@@ -61,3 +61,12 @@ const MaxQueues = 16
 // disappeared (deleted veth, unplugged NIC). The switch marks the port down
 // and keeps running.
 var ErrPortGone = errors.New("port device is gone")
+
+// A ReadReadier is a port or tunnel queue that can say, without blocking
+// and without reading, whether ReadBatch would return at once (frames
+// waiting in the device or left over in the queue, or an error to
+// report). Busy polling (Config.BusyPoll) needs it; a queue without it is
+// read the ordinary way.
+type ReadReadier interface {
+	ReadReady() bool
+}

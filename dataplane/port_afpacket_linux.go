@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 	"github.com/vxswitch/vxswitch/internal/mmsg"
 	"github.com/vxswitch/vxswitch/internal/vnet"
 )
@@ -105,6 +106,7 @@ type afpacketPort struct {
 	// A receive that does not wait (rc.Control(tryFn)), made once.
 	tryFn        func(fd uintptr)
 	tryN, tryGot int
+	probe        *busypoll.Probe
 	tryErr       error
 
 	// Send side: txMu serialises WriteBatch and guards the rest (see
@@ -116,7 +118,10 @@ type afpacketPort struct {
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
 
-var _ Port = (*afpacketPort)(nil)
+var (
+	_ Port        = (*afpacketPort)(nil)
+	_ ReadReadier = (*afpacketPort)(nil)
+)
 
 // OpenSystem attaches a system port to the existing interface ifname: a
 // veth, a TAP that QEMU or libvirt holds open, a physical NIC. The socket
@@ -196,6 +201,7 @@ func newPacketQueue(ifname string, ifindex, fd int, opts SystemOptions) (*afpack
 	}
 	p.tryFn = p.tryRecv
 	p.txw = newTxStage(opts.BatchSize)
+	p.probe = busypoll.NewProbe(rc)
 	return p, nil
 }
 

@@ -40,6 +40,13 @@ const (
 	superStay = 16
 )
 
+// ReadReady reports whether ReadBatch would return at once: frames are
+// left in the backlog, an error waits to be reported, or the socket has
+// something to read.
+func (p *afpacketPort) ReadReady() bool {
+	return !p.q.empty() || p.rxErr != nil || p.probe.Readable()
+}
+
 // ReadBatch receives frames with recvmmsg, waiting in the netpoller until
 // at least one is there, and returns them finished: checksums completed,
 // super-frames cut into segments, VLAN tags back in place. A super-frame

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 	"github.com/vxswitch/vxswitch/internal/vnet"
 )
 
@@ -76,6 +77,7 @@ type tapPort struct {
 	// reader touches it (tests read it between ReadBatch calls).
 	rxFinished uint64
 	rxSuper    uint64 // super-frames received, likewise
+	probe      *busypoll.Probe
 
 	// Send side, guarded by txMu: a writev of a zero virtio_net_hdr and
 	// the frame.
@@ -98,7 +100,10 @@ type tapPort struct {
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
 
-var _ Port = (*tapPort)(nil)
+var (
+	_ Port        = (*tapPort)(nil)
+	_ ReadReadier = (*tapPort)(nil)
+)
 
 // OpenInternal creates the TAP name (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, with
 // checksum offload and TSO) in the calling thread's network namespace and returns
@@ -165,6 +170,7 @@ func newTAPQueue(name string, f *os.File, rc syscall.RawConn, batch int) *tapPor
 	p.readFn = p.read
 	p.writeFn = p.write
 	p.co = vnet.NewCoalescer()
+	p.probe = busypoll.NewProbe(rc)
 	return p
 }
 
@@ -344,6 +350,10 @@ func (p *tapPort) read(fd uintptr) bool {
 	}
 	return true
 }
+
+// ReadReady reports whether ReadBatch would return at once: segments of
+// a super-frame are left over, or the TAP has a frame (or an error).
+func (p *tapPort) ReadReady() bool { return !p.q.empty() || p.probe.Readable() }
 
 // WriteBatch writes the frames in order, all inside one netpoller
 // callback. Consecutive TCP segments of one flow are merged into one

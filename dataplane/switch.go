@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vxswitch/vxswitch/fdb"
 )
@@ -34,6 +35,13 @@ type Config struct {
 	// by its owner. 0 means 1; more than MaxQueues means MaxQueues. The
 	// switch reads every queue a device has, whatever this says.
 	Workers int
+	// BusyPoll, when above 0, keeps each reader polling its queue (without
+	// sleeping) for this long after the last frame it read before it
+	// parks in the netpoller: a wake-up per frame is what makes sparse
+	// traffic (ping) slow, and polling trades CPU for it, like Linux's
+	// net.core.busy_poll or Open vSwitch's PMD threads. Queues that are
+	// not ReadReadiers are read the ordinary way.
+	BusyPoll time.Duration
 }
 
 // TunnelConfig says how VLANs map onto the tunnel.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/dataplane"
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 	"github.com/vxswitch/vxswitch/internal/mmsg"
 )
 
@@ -82,6 +83,8 @@ type rxQueue struct {
 	slots []byte // one rxSlotSize slot per message of b, rxSlotStride apart
 	split rxSplit
 	gro   int // > 0: receive into the slots; counts down calls without GRO
+
+	probe *busypoll.Probe // for ReadReady, by the queue's one reader
 }
 
 // txLane is one set of send sockets and WriteBatch's scratch space for
@@ -103,12 +106,17 @@ type Queue struct {
 var (
 	_ dataplane.TunnelQueue      = (*Queue)(nil)
 	_ dataplane.MultiQueueTunnel = (*Endpoint)(nil)
+	_ dataplane.ReadReadier      = (*Endpoint)(nil)
+	_ dataplane.ReadReadier      = (*Queue)(nil)
 )
 
 // ReadBatch is Endpoint.ReadBatch on this queue's receive socket.
 func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMeta, off int) (int, error) {
 	return q.rx.read(bufs, sizes, meta, off)
 }
+
+// ReadReady is Endpoint.ReadReady on this queue's receive socket.
+func (q *Queue) ReadReady() bool { return q.rx.ready() }
 
 // WriteBatch is Endpoint.WriteBatch through this queue's send sockets.
 func (q *Queue) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
@@ -243,7 +251,7 @@ func (e *Endpoint) newRxQueue(c *net.UDPConn, i, n int) (q *rxQueue, groOn bool,
 		}
 	}
 	nmsg := min(cfg.BatchSize, rxMaxMsgs)
-	q = &rxQueue{e: e, conn: c}
+	q = &rxQueue{e: e, conn: c, probe: busypoll.NewProbe(rc)}
 	q.b = mmsg.NewBatch(nmsg, mmsg.Options{Iovs: 2, Addrs: true, Control: unix.CmsgSpace(4)})
 	q.r = mmsg.NewReader(rc, q.b)
 	q.slots = make([]byte, (nmsg-1)*rxSlotStride+rxSlotSize)
@@ -279,6 +287,18 @@ func (e *Endpoint) closeSockets() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ReadReady reports, without blocking, whether ReadBatch would return at
+// once: datagrams are left from a GRO'd receive, or the socket has one.
+// For busy polling (dataplane.ReadReadier).
+func (e *Endpoint) ReadReady() bool { return e.sys.rxq[0].ready() }
+
+func (q *rxQueue) ready() bool {
+	q.mu.Lock()
+	pending := q.split.pending()
+	q.mu.Unlock()
+	return pending || q.probe.Readable()
 }
 
 // ReadBatch receives VXLAN packets with one recvmmsg call each time the

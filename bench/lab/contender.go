@@ -147,11 +147,20 @@ func (c *Container) waitIf(timeout time.Duration) error {
 	}, timeout)
 }
 
+// PollWindow is the busy-poll window of the -poll variants: longer than
+// the 10 ms between the benchmark's pings, so readers poll all through a
+// ping run (and, at this window, all through any traffic: one core per
+// busy reader).
+const PollWindow = 20 * time.Millisecond
+
 // vxswitchVariant parses "vxswitch-veth", "vxswitch-wN" and
 // "vxswitch-veth-wN".
 func vxswitchVariant(base, bin string) (*VXSwitch, error) {
 	v := &VXSwitch{Binary: bin}
 	rest := strings.TrimPrefix(base, "vxswitch")
+	if r, ok := strings.CutSuffix(rest, "-poll"); ok {
+		v.BusyPoll, rest = PollWindow, r
+	}
 	if r, ok := strings.CutPrefix(rest, "-veth"); ok {
 		v.Veths, rest = true, r
 	}
@@ -163,7 +172,7 @@ func vxswitchVariant(base, bin string) (*VXSwitch, error) {
 		v.Workers, rest = n, ""
 	}
 	if rest != "" {
-		return nil, fmt.Errorf("want vxswitch, vxswitch-veth, vxswitch-wN or vxswitch-veth-wN")
+		return nil, fmt.Errorf("want vxswitch, vxswitch-veth, vxswitch-wN or vxswitch-veth-wN, each optionally with -poll")
 	}
 	return v, nil
 }

@@ -28,6 +28,9 @@ type VXSwitch struct {
 	// readers per port (TAP queues, PACKET_FANOUT members, tunnel
 	// sockets). 0 or 1 leaves the key out (the agent's default, one).
 	Workers int
+	// BusyPoll, when above 0, is written as `busy-poll:` (the contender
+	// is then called vxswitch...-poll).
+	BusyPoll time.Duration
 	// StartTimeout bounds the wait for the agent's ports; 0 means 20 s.
 	StartTimeout time.Duration
 
@@ -47,6 +50,9 @@ func (v *VXSwitch) Name() string {
 	}
 	if v.Workers > 1 {
 		name += fmt.Sprintf("-w%d", v.Workers)
+	}
+	if v.BusyPoll > 0 {
+		name += "-poll"
 	}
 	return name
 }
@@ -80,7 +86,13 @@ func Config(t *Topo, h *Host) string { return config(t, h, 0) }
 
 // Config returns host h's agent config for this contender: Config plus
 // `workers: N` when Workers is above 1.
-func (v *VXSwitch) Config(t *Topo, h *Host) string { return config(t, h, v.Workers) }
+func (v *VXSwitch) Config(t *Topo, h *Host) string {
+	c := config(t, h, v.Workers)
+	if v.BusyPoll > 0 {
+		c = strings.Replace(c, "ports:\n", fmt.Sprintf("busy-poll: %v\nports:\n", v.BusyPoll), 1)
+	}
+	return c
+}
 
 func config(t *Topo, h *Host, workers int) string {
 	var b strings.Builder

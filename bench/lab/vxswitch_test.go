@@ -66,6 +66,10 @@ func TestVXSwitchConfigWorkers(t *testing.T) {
 	if got := (&lab.VXSwitch{Workers: 2}).Config(top, h); got != want {
 		t.Errorf("Workers 2: config:\n%s\nwant:\n%s", got, want)
 	}
+	want = strings.Replace(oneWorkerConfig, "mtu: 1500\n", "mtu: 1500\nbusy-poll: 20ms\n", 1)
+	if got := (&lab.VXSwitch{BusyPoll: lab.PollWindow}).Config(top, h); got != want {
+		t.Errorf("BusyPoll: config:\n%s\nwant:\n%s", got, want)
+	}
 }
 
 func TestContenderByName(t *testing.T) {
@@ -77,6 +81,9 @@ func TestContenderByName(t *testing.T) {
 		{"vxswitch-w2", "vxswitch-w2", 2},
 		{"vxswitch-w16", "vxswitch-w16", 16},
 		{"vxswitch-w2-nooffload", "vxswitch-w2-nooffload", 2},
+		{"vxswitch-veth", "vxswitch-veth", 0},
+		{"vxswitch-veth-w2-poll", "vxswitch-veth-w2-poll", 2},
+		{"vxswitch-poll", "vxswitch-poll", 0},
 		{"kernel", "kernel", 0},
 		{"ovs-nooffload", "ovs-nooffload", 0},
 	}
@@ -96,7 +103,7 @@ func TestContenderByName(t *testing.T) {
 			t.Errorf("ContenderByName(%q): %d workers, want %d", tt.name, vx.Workers, tt.workers)
 		}
 	}
-	for _, bad := range []string{"vxswitch-w1", "vxswitch-w17", "vxswitch-w02", "vxswitch-wx", "vxswitch-w", "bridge"} {
+	for _, bad := range []string{"vxswitch-w1", "vxswitch-w17", "vxswitch-w02", "vxswitch-wx", "vxswitch-w", "bridge", "vxswitch-poll-w2", "vxswitch-w2-veth", "vxswitch-vet"} {
 		if _, err := lab.ContenderByName(bad, "/bin/true"); err == nil {
 			t.Errorf("ContenderByName(%q) accepted", bad)
 		}

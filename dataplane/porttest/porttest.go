@@ -18,14 +18,25 @@ type Port struct {
 	in      chan []byte
 	Written chan []byte
 	// Frames counts the frames WriteBatch was given.
-	Frames    atomic.Uint64
-	closeOnce sync.Once
-	closed    chan struct{}
-	gone      chan struct{}
-	goneOnce  sync.Once
+	Frames atomic.Uint64
+	// ReadReadyCalls counts ReadReady calls (busy polling).
+	ReadReadyCalls atomic.Uint64
+	closeOnce      sync.Once
+	closed         chan struct{}
+	gone           chan struct{}
+	goneOnce       sync.Once
 }
 
-var _ dataplane.Port = (*Port)(nil)
+var (
+	_ dataplane.Port        = (*Port)(nil)
+	_ dataplane.ReadReadier = (*Port)(nil)
+)
+
+// ReadReady reports whether frames are queued for ReadBatch.
+func (p *Port) ReadReady() bool {
+	p.ReadReadyCalls.Add(1)
+	return len(p.in) > 0
+}
 
 // New makes a fake port.
 func New() *Port {

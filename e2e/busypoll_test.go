@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/bench/measure"
+)
+
+// TestBusyPoll runs the agent with busy-poll on, an internal port (c0), a
+// system port (s0) and a tunnel socket: ping works both ways while the
+// readers poll, and once traffic stops they stop polling and park, so the
+// idle agent uses next to no CPU (a reader that kept polling would burn a
+// whole CPU second per second).
+func TestBusyPoll(t *testing.T) {
+	requireRoot(t)
+	l := lab.ForTest(t)
+	h := quietNS(t, l, "h")
+	c0 := quietNS(t, l, "c0")
+	s0 := quietNS(t, l, "s0")
+	if err := l.Veth(h, "s0p", s0, "eth0", 1500); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Up(s0, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Addr(s0, "eth0", "192.0.2.20/24"); err != nil {
+		t.Fatal(err)
+	}
+	const window = 50 * time.Millisecond
+	cfg := fmt.Sprintf(`bridge: bp
+busy-poll: %v
+ports:
+  - {name: c0, type: internal, tag: 7, netns: %s, addresses: [192.0.2.10/24]}
+  - {name: s0p, type: system, tag: 7}
+vxlan:
+  local: 127.0.0.1
+control:
+  socket: SOCKET
+`, window, lab.NSPath(c0))
+	a := startAgent(t, l, h, "bp", cfg)
+	for _, p := range []struct{ from, to string }{{c0, "192.0.2.20"}, {s0, "192.0.2.10"}} {
+		if out, err := l.Exec(p.from, "ping", "-n", "-q", "-c", "50", "-i", "0.01", "-W", "1", p.to); err != nil {
+			t.Errorf("ping from %s to %s with busy polling: %v\n%s", p.from, p.to, err, out)
+		}
+	}
+	time.Sleep(window + 200*time.Millisecond) // past the window: readers park
+	before, err := measure.ProcCPU(a.proc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	after, err := measure.ProcCPU(a.proc.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := after - before; used > 300*time.Millisecond {
+		t.Errorf("idle agent used %v of CPU in 1 s after traffic stopped: readers still polling", used)
+	} else {
+		t.Logf("idle agent used %v of CPU in 1 s", used)
+	}
+}

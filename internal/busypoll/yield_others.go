@@ -1,0 +1,5 @@
+//go:build !linux
+
+package busypoll
+
+func yield() {}
