@@ -256,6 +256,9 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte("workers: 2\nvxlan: {local: 10.0.0.1, src-port-range: 1000-1001}\n"))
 	f.Add([]byte("workers: 0x10\n"))
 	f.Add([]byte("workers: !!str 2\n"))
+	f.Add([]byte("busy-poll: 50us\nworkers: 2\n"))
+	f.Add([]byte("busy-poll: 0\n"))
+	f.Add([]byte("busy-poll: 1h\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("f.yaml", data)
 		if err != nil {
@@ -272,7 +275,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		// A config that parses is one the agent can start with.
 		if cfg.MTU < 68 || cfg.MTU > 65535 || cfg.MACAging <= 0 || cfg.MACTableSize < 1 ||
-			cfg.Workers < 1 || cfg.Workers > dataplane.MaxQueues {
+			cfg.Workers < 1 || cfg.Workers > dataplane.MaxQueues || cfg.BusyPoll < 0 || cfg.BusyPoll > maxBusyPoll {
 			t.Fatalf("bad scalar accepted: %+v", cfg)
 		}
 		names := map[string]bool{}
