@@ -58,17 +58,7 @@ func newLaneSwitch(t *testing.T, pcs ...dataplane.PortConfig) *laneSwitch {
 
 func (ls *laneSwitch) counters(t *testing.T, name string) dataplane.PortCounters {
 	t.Helper()
-	if name == dataplane.TunnelName {
-		c, _ := ls.sw.TunnelStats()
-		return c
-	}
-	for _, p := range ls.sw.Ports() {
-		if p.Config.Name == name {
-			return p.Counters
-		}
-	}
-	t.Fatalf("no port %q", name)
-	return dataplane.PortCounters{}
+	return portCounters(t, ls.sw, name)
 }
 
 // host is the MAC of host h behind lane q of port p ("a", "b", or "r" for

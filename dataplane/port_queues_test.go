@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -23,42 +22,8 @@ import (
 
 // Root tests of multi-queue ports: a two-queue TAP and a two-socket
 // fanout group, each read by one goroutine per queue as the switch does.
-// Names start with "hwk-" and the PID, and everything is removed when the
-// test ends, however it ends.
-
-var hwkSeq atomic.Uint32
-
-// hwkName returns a namespace or interface name unique to this process
-// and test: "hwk-" + PID + a sequence number + tag, at most 15 bytes.
-func hwkName(t testing.TB, tag string) string {
-	t.Helper()
-	n := fmt.Sprintf("hwk-%x%x%s", os.Getpid()&0xffff, hwkSeq.Add(1), tag)
-	if len(n) > 15 {
-		t.Fatalf("name %q longer than 15 bytes", n)
-	}
-	return n
-}
-
-// hwkVeth makes a namespace and a veth whose local end stays here and
-// whose peer is in the namespace, both up, IPv6 off.
-func hwkVeth(t testing.TB) (local, peer, ns string) {
-	t.Helper()
-	testutil.RequireRoot(t)
-	ns = testutil.NetNS(t, hwkName(t, "n"))
-	local = hwkName(t, "l")
-	peer = local[:len(local)-1] + "p"
-	testutil.Veth(t, local, peer)
-	testutil.Run(t, "ip", "link", "set", peer, "netns", ns)
-	for _, args := range [][]string{
-		{"ip", "link", "set", local, "up"},
-		{"ip", "-n", ns, "link", "set", peer, "up"},
-		{"sysctl", "-qw", "net.ipv6.conf." + local + ".disable_ipv6=1"},
-		{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf." + peer + ".disable_ipv6=1"},
-	} {
-		testutil.Run(t, args[0], args[1:]...)
-	}
-	return local, peer, ns
-}
+// Names come from ptName (prefix and PID), and everything is removed when
+// the test ends, however it ends.
 
 // flowFrame is a UDP/IPv4 frame of flow f (its own source port), carrying
 // seq in its payload after a marker. The flow hash the kernel spreads
@@ -209,7 +174,7 @@ func (r *queueReaders) check(t *testing.T, p Port, flows, frames int) {
 // once, each flow on one queue and in order. Both queues also write.
 func TestInternalTwoQueues(t *testing.T) {
 	testutil.RequireRoot(t)
-	name := hwkName(t, "i")
+	name := ptName(t, "i")
 	dev, err := OpenInternal(name, InternalOptions{Queues: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +217,7 @@ func TestInternalTwoQueues(t *testing.T) {
 // (PACKET_FANOUT_FLAG_IGNORE_OUTGOING), nor is what the host sends out of
 // the interface.
 func TestSystemFanout(t *testing.T) {
-	local, peer, ns := hwkVeth(t)
+	local, peer, ns := ptVeth(t, 1500)
 	dev, err := OpenSystem(local, SystemOptions{Queues: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -308,8 +273,8 @@ func hostSocket(t *testing.T, ifname string) int {
 // interfaces: each gets its own fanout group (the kernel picks the ids),
 // and one fails cleanly on an interface that does not exist.
 func TestSystemFanoutGroupsApart(t *testing.T) {
-	l1, _, _ := hwkVeth(t)
-	l2, _, _ := hwkVeth(t)
+	l1, _, _ := ptVeth(t, 1500)
+	l2, _, _ := ptVeth(t, 1500)
 	var ids []int
 	for _, name := range []string{l1, l2} {
 		dev, err := OpenSystem(name, SystemOptions{Queues: 2})
@@ -348,13 +313,13 @@ func TestSystemFanoutGroupsApart(t *testing.T) {
 // ReadBatch: every queue's reader returns ErrPortGone.
 func TestQueuesGone(t *testing.T) {
 	testutil.RequireRoot(t)
-	tap := hwkName(t, "i")
+	tap := ptName(t, "i")
 	in, err := OpenInternal(tap, InternalOptions{Queues: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Close(); DeleteLink(tap, "") })
-	local, _, _ := hwkVeth(t)
+	local, _, _ := ptVeth(t, 1500)
 	sys, err := OpenSystem(local, SystemOptions{Queues: 2})
 	if err != nil {
 		t.Fatal(err)

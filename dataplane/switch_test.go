@@ -96,11 +96,18 @@ func (ts *testSwitch) withTunnel(t *testing.T, tc dataplane.TunnelConfig) {
 
 func (ts *testSwitch) counters(t *testing.T, name string) dataplane.PortCounters {
 	t.Helper()
+	return portCounters(t, ts.sw, name)
+}
+
+// portCounters returns the counters of sw's port name, or of its tunnel
+// (dataplane.TunnelName).
+func portCounters(t *testing.T, sw *dataplane.Switch, name string) dataplane.PortCounters {
+	t.Helper()
 	if name == dataplane.TunnelName {
-		c, _ := ts.sw.TunnelStats()
+		c, _ := sw.TunnelStats()
 		return c
 	}
-	for _, p := range ts.sw.Ports() {
+	for _, p := range sw.Ports() {
 		if p.Config.Name == name {
 			return p.Counters
 		}

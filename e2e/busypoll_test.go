@@ -16,19 +16,7 @@ import (
 // whole CPU second per second).
 func TestBusyPoll(t *testing.T) {
 	requireRoot(t)
-	l := lab.ForTest(t)
-	h := quietNS(t, l, "h")
-	c0 := quietNS(t, l, "c0")
-	s0 := quietNS(t, l, "s0")
-	if err := l.Veth(h, "s0p", s0, "eth0", 1500); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Up(s0, "eth0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Addr(s0, "eth0", "192.0.2.20/24"); err != nil {
-		t.Fatal(err)
-	}
+	l, h, c0, s0 := internalAndSystemLab(t)
 	const window = 50 * time.Millisecond
 	cfg := fmt.Sprintf(`bridge: bp
 busy-poll: %v

@@ -4,37 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
 	"github.com/vxswitch/vxswitch/control"
 )
-
-var hwkLabs atomic.Int32
-
-// hwkLab is lab.ForTest with namespaces named "hwk-<pid>n<k>-...": torn
-// down when the test ends, however it ends, with the process logs in the
-// test log on failure.
-func hwkLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	lab.SweepStale("hwk-")
-	l := lab.New(fmt.Sprintf("hwk-%xn%d", os.Getpid(), hwkLabs.Add(1)))
-	t.Cleanup(func() {
-		if t.Failed() {
-			if tails := l.LogTails(30); tails != "" {
-				t.Logf("lab %s process logs:\n%s", l.Prefix, tails)
-			}
-		}
-		if err := l.Close(); err != nil {
-			t.Errorf("lab teardown: %v (logs kept in %s)", err, l.Dir)
-		}
-	})
-	return l
-}
 
 // TestWorkers runs the agent with workers: 2 and a container on an
 // internal port (c0) and one on a system port (s0), both on VLAN 7, plus
@@ -44,19 +20,7 @@ func hwkLab(t *testing.T) *lab.Lab {
 // goes through in both directions with the switch dropping nothing.
 func TestWorkers(t *testing.T) {
 	requireRoot(t)
-	l := hwkLab(t)
-	h := quietNS(t, l, "h")
-	c0 := quietNS(t, l, "c0")
-	s0 := quietNS(t, l, "s0")
-	if err := l.Veth(h, "s0p", s0, "eth0", 1500); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Up(s0, "eth0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Addr(s0, "eth0", "192.0.2.20/24"); err != nil {
-		t.Fatal(err)
-	}
+	l, h, c0, s0 := internalAndSystemLab(t)
 	cfg := fmt.Sprintf(`bridge: w2
 workers: 2
 ports:
@@ -161,4 +125,26 @@ func packetSockets(t *testing.T, l *lab.Lab, ns, ifname string) int {
 		}
 	}
 	return n
+}
+
+// internalAndSystemLab makes the namespaces of a one-agent lab: h for the
+// agent, c0 for the kernel side of an internal port c0 (the agent moves
+// and addresses it: 192.0.2.10/24), and s0 with eth0 (192.0.2.20/24), a
+// veth whose other end s0p stays in h for a system port.
+func internalAndSystemLab(t *testing.T) (l *lab.Lab, h, c0, s0 string) {
+	t.Helper()
+	l = lab.ForTest(t)
+	h = quietNS(t, l, "h")
+	c0 = quietNS(t, l, "c0")
+	s0 = quietNS(t, l, "s0")
+	if err := l.Veth(h, "s0p", s0, "eth0", 1500); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Up(s0, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Addr(s0, "eth0", "192.0.2.20/24"); err != nil {
+		t.Fatal(err)
+	}
+	return l, h, c0, s0
 }
