@@ -92,10 +92,9 @@ type tapPort struct {
 	// co merges consecutive TCP segments of a flow into one GSO frame
 	// (userspace GRO); wpend is the frame it handed out that is still to
 	// be written (after EAGAIN), holding wpendN of the batch's frames.
-	co          *vnet.Coalescer
-	wpend       []byte
-	wpendN      int
-	txCoalesced atomic.Uint64 // frames written as part of a GSO frame
+	co     *vnet.Coalescer
+	wpend  []byte
+	wpendN int
 
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
@@ -440,9 +439,6 @@ func (p *tapPort) writeOne(fd uintptr) unix.Errno {
 	switch e {
 	case 0:
 		p.wsent += p.wpendN
-		if n > 1 {
-			p.txCoalesced.Add(n)
-		}
 	case unix.EAGAIN:
 	case unix.EIO: // interface down
 		p.txDown.Add(n)
