@@ -174,8 +174,18 @@ func mergeable(f []byte) (layout, bool) {
 	if len(f) < ethHdrLen {
 		return layout{}, false
 	}
-	et := binary.BigEndian.Uint16(f[ethTypeOff:])
-	if et != etherTypeIPv4 && et != etherTypeIPv6 {
+	// Look at the protocol before parsing: most frames that are not TCP
+	// (all of a UDP or ARP stream) stop here.
+	switch binary.BigEndian.Uint16(f[ethTypeOff:]) {
+	case etherTypeIPv4:
+		if len(f) < ethHdrLen+ipv4MinHdrLen || f[ethHdrLen+ipv4ProtoOff] != protoTCP {
+			return layout{}, false
+		}
+	case etherTypeIPv6:
+		if len(f) < ethHdrLen+ipv6HdrLen || f[ethHdrLen+ipv6NextHdrOff] != protoTCP {
+			return layout{}, false
+		}
+	default:
 		return layout{}, false
 	}
 	l, err := parse(f)
