@@ -299,3 +299,17 @@ func BenchmarkCoalesce(b *testing.B) {
 		c.Flush()
 	}
 }
+
+// BenchmarkCoalesceOther: what the write path pays per frame that is not
+// TCP (a 64-byte UDP stream): each frame starts a run of its own.
+func BenchmarkCoalesceOther(b *testing.B) {
+	f := buildFrame(b, frameSpec{name: "udp", udp: true, payload: 18})
+	c := NewCoalescer()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.Append(f) {
+			c.Flush()
+			c.Append(f)
+		}
+	}
+}
