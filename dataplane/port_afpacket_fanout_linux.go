@@ -36,9 +36,15 @@ var dropAll = [1]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
 func openFanout(ifname string, ifindex int, opts SystemOptions) (Port, error) {
 	n := opts.Queues
 	fds := make([]int, 0, n)
+	rings := make([]*rxRing, 0, n)
 	closeFDs := func() {
 		for _, fd := range fds {
 			unix.Close(fd)
+		}
+		for _, r := range rings {
+			if r != nil {
+				r.unmap()
+			}
 		}
 	}
 	fail := func(i int, err error) (Port, error) {
@@ -56,9 +62,11 @@ func openFanout(ifname string, ifindex int, opts SystemOptions) (Port, error) {
 		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
 			return fail(i, fmt.Errorf("attach drop-all filter: %w", err))
 		}
-		if err := setupPacketSocket(fd, ifindex, opts); err != nil {
+		ring, err := setupPacketSocket(fd, ifindex, opts)
+		if err != nil {
 			return fail(i, err)
 		}
+		rings = append(rings, ring)
 		if i == 0 {
 			id, err = newFanoutGroup(fd)
 		} else {
@@ -75,13 +83,16 @@ func openFanout(ifname string, ifindex int, opts SystemOptions) (Port, error) {
 	}
 	qs := make([]Port, 0, n)
 	for i, fd := range fds {
-		q, err := newPacketQueue(ifname, ifindex, fd, opts)
+		q, err := newPacketQueue(ifname, ifindex, fd, rings[i], opts)
 		if err != nil {
 			for _, q := range qs {
 				q.Close()
 			}
-			for _, fd := range fds[i+1:] {
+			for j, fd := range fds[i+1:] {
 				unix.Close(fd)
+				if r := rings[i+1+j]; r != nil {
+					r.unmap()
+				}
 			}
 			return nil, err
 		}

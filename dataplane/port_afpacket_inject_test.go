@@ -106,6 +106,9 @@ func TestSystemOffloadFrames(t *testing.T) {
 		{name: "tso6-vlan", v6: true, tags: 1, payload: 10000, mss: 1428, psh: true},
 		{name: "uso4", udp: true, payload: 5000, mss: 1472},
 		{name: "tso4-qinq", tags: 2, payload: 6000, mss: 1000},
+		// Super-frames small enough for a receive ring slot.
+		{name: "tso4-small", payload: 1200, mss: 600, psh: true},
+		{name: "tso6-small-vlan", v6: true, tags: 1, payload: 900, mss: 400},
 		{name: "plain", payload: 100},
 	} {
 		f, h := vaBuild(t, s)

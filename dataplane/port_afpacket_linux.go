@@ -38,6 +38,10 @@ type SystemOptions struct {
 	// to MaxQueues) opens that many in one PACKET_FANOUT group, returned
 	// as a MultiQueuePort (see openFanout).
 	Queues int
+	// RingFrames is the number of slots of each socket's receive ring
+	// (see port_afpacket_ring_linux.go); 0 means DefaultRingFrames. A
+	// negative value opens no ring: frames are received with recvmmsg.
+	RingFrames int
 }
 
 // PortDrops counts frames a port dropped on its own, below the forwarding
@@ -108,6 +112,12 @@ type afpacketPort struct {
 	tryN, tryGot int
 	probe        *busypoll.Probe
 	tryErr       error
+	// The receive ring, if the port has one; ringMu keeps Close from
+	// unmapping it under a ReadBatch.
+	ringMu  sync.Mutex
+	ring    *rxRing
+	waitFn  func(fd uintptr) bool
+	waitErr error
 
 	// Send side: txMu serialises WriteBatch and guards the rest (see
 	// port_afpacket_tx_linux.go).
@@ -143,6 +153,9 @@ var (
 // segments (see rxBacklog), so what it returns is always what a wire
 // would carry.
 //
+// Frames are received through a TPACKET_V2 ring shared with the kernel
+// (see port_afpacket_ring_linux.go) unless opts.RingFrames < 0.
+//
 // With opts.Queues > 1 it opens that many such sockets in one fanout group
 // (see openFanout) and returns them as a MultiQueuePort.
 func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
@@ -168,24 +181,29 @@ func OpenSystem(ifname string, opts SystemOptions) (Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("system port %q: AF_PACKET socket: %w", ifname, err)
 	}
-	if err := setupPacketSocket(fd, ifi.Index, opts); err != nil {
+	ring, err := setupPacketSocket(fd, ifi.Index, opts)
+	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("system port %q: %w", ifname, err)
 	}
-	p, err := newPacketQueue(ifname, ifi.Index, fd, opts)
+	p, err := newPacketQueue(ifname, ifi.Index, fd, ring, opts)
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// newPacketQueue makes the port of the set-up packet socket fd; it owns
-// fd from then on, also when it fails.
-func newPacketQueue(ifname string, ifindex, fd int, opts SystemOptions) (*afpacketPort, error) {
+// newPacketQueue makes the port of the set-up packet socket fd and its
+// receive ring (nil for none); it owns both from then on, also when it
+// fails.
+func newPacketQueue(ifname string, ifindex, fd int, ring *rxRing, opts SystemOptions) (*afpacketPort, error) {
 	f := os.NewFile(uintptr(fd), "afpacket:"+ifname)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
+		if ring != nil {
+			ring.unmap()
+		}
 		return nil, fmt.Errorf("system port %q: %w", ifname, err)
 	}
 	p := &afpacketPort{
@@ -198,14 +216,18 @@ func newPacketQueue(ifname string, ifindex, fd int, opts SystemOptions) (*afpack
 		rxHdr:   make([]byte, opts.BatchSize*vnet.HdrLen),
 		q:       newRxBacklog(opts.BatchSize),
 		tx:      mmsg.NewWriter(rc, mmsg.NewBatch(opts.BatchSize, mmsg.Options{Iovs: 2})),
+		ring:    ring,
 	}
 	p.tryFn = p.tryRecv
+	p.waitFn = p.ringWaitDone
 	p.txw = newTxStage(opts.BatchSize)
 	p.probe = busypoll.NewProbe(rc)
 	return p, nil
 }
 
-func setupPacketSocket(fd, ifindex int, opts SystemOptions) error {
+// setupPacketSocket sets the unbound packet socket fd up, binds it to
+// ifindex and, unless opts.RingFrames < 0, gives it a receive ring.
+func setupPacketSocket(fd, ifindex int, opts SystemOptions) (ring *rxRing, err error) {
 	for _, o := range []struct {
 		name      string
 		level, op int
@@ -218,7 +240,7 @@ func setupPacketSocket(fd, ifindex int, opts SystemOptions) error {
 		{"PACKET_VNET_HDR", unix.SOL_PACKET, unix.PACKET_VNET_HDR},
 	} {
 		if err := unix.SetsockoptInt(fd, o.level, o.op, 1); err != nil {
-			return fmt.Errorf("set %s: %w", o.name, err)
+			return nil, fmt.Errorf("set %s: %w", o.name, err)
 		}
 	}
 	// FORCE needs CAP_NET_ADMIN; without it the kernel caps the size at
@@ -228,15 +250,30 @@ func setupPacketSocket(fd, ifindex int, opts SystemOptions) error {
 			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], opts.SocketBuffer)
 		}
 	}
+	if opts.RingFrames >= 0 {
+		frames := opts.RingFrames
+		if frames == 0 {
+			frames = DefaultRingFrames
+		}
+		if ring, err = setupRing(fd, frames); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				ring.unmap()
+				ring = nil
+			}
+		}()
+	}
 	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 	if err := unix.Bind(fd, sa); err != nil {
-		return fmt.Errorf("bind AF_PACKET to ifindex %d: %w", ifindex, err)
+		return nil, fmt.Errorf("bind AF_PACKET to ifindex %d: %w", ifindex, err)
 	}
 	mreq := &unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
-		return fmt.Errorf("set promiscuous (PACKET_ADD_MEMBERSHIP): %w", err)
+		return nil, fmt.Errorf("set promiscuous (PACKET_ADD_MEMBERSHIP): %w", err)
 	}
-	return nil
+	return ring, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -304,6 +341,7 @@ func (p *afpacketPort) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.closeErr = p.file.Close()
+		p.closeRing()
 	})
 	return p.closeErr
 }

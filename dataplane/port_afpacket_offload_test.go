@@ -72,7 +72,7 @@ func vaOpenSystem(t testing.TB, ns, ifname string, opts SystemOptions) *afpacket
 	t.Helper()
 	var p Port
 	var err error
-	ptInNS(t, ns, func() { p, err = OpenSystem(ifname, opts) })
+	ptInNS(t, ns, func() { p, err = OpenSystem(ifname, ptSystemOptions(opts)) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,11 @@ const (
 // left in the backlog, an error waits to be reported, or the socket has
 // something to read.
 func (p *afpacketPort) ReadReady() bool {
+	if p.ring != nil {
+		p.ringMu.Lock()
+		defer p.ringMu.Unlock()
+		return !p.q.empty() || p.rxErr != nil || (p.ring.mem != nil && p.ring.ready())
+	}
 	return !p.q.empty() || p.rxErr != nil || p.probe.Readable()
 }
 
@@ -60,6 +65,9 @@ func (p *afpacketPort) ReadReady() bool {
 func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
+	}
+	if p.ring != nil {
+		return p.readRing(bufs, sizes, off)
 	}
 	sizes = sizes[:len(bufs)]
 	out := p.q.drain(bufs, sizes, off)

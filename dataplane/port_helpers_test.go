@@ -266,9 +266,21 @@ func ptRecv(t testing.TB, fd int, keep func([]byte) bool) []byte {
 	return nil
 }
 
+// ptRxMode is merged into the options of every system port the tests
+// open: TestSystemRecvmmsg sets it to run the port tests again without a
+// receive ring. Tests of this package do not run in parallel.
+var ptRxMode SystemOptions
+
+func ptSystemOptions(opts SystemOptions) SystemOptions {
+	if opts.RingFrames == 0 {
+		opts.RingFrames = ptRxMode.RingFrames
+	}
+	return opts
+}
+
 func ptOpenSystem(t testing.TB, ifname string, opts SystemOptions) *afpacketPort {
 	t.Helper()
-	p, err := OpenSystem(ifname, opts)
+	p, err := OpenSystem(ifname, ptSystemOptions(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
