@@ -62,6 +62,9 @@ type PortDrops struct {
 	// frame the kernel could not describe in a virtio_net_hdr. Dropped
 	// whole, never forwarded half done.
 	RxOffload uint64
+	// RxOverflow counts frames the kernel dropped because the port's
+	// receive ring (or socket buffer) was full: the reader fell behind.
+	RxOverflow uint64
 }
 
 // A DropCounter reports the drops a port counted itself. Both port types
@@ -126,6 +129,7 @@ type afpacketPort struct {
 	txw  txStage
 
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
+	rxOverflow                           atomic.Uint64 // from PACKET_STATISTICS
 }
 
 var (
@@ -280,13 +284,22 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func (p *afpacketPort) BatchSize() int { return p.batch }
 
-// DropCounts returns the frames the port dropped itself.
+// DropCounts returns the frames the port dropped itself, and those the
+// kernel dropped for it because its receive ring or queue was full.
 func (p *afpacketPort) DropCounts() PortDrops {
+	// PACKET_STATISTICS counts since it was last read, so each read adds
+	// what is new; it fails once the socket is closed, which keeps the sum.
+	_ = p.rc.Control(func(fd uintptr) {
+		if st, err := unix.GetsockoptTpacketStats(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			p.rxOverflow.Add(uint64(st.Drops))
+		}
+	})
 	return PortDrops{
-		RxTooBig:  p.rxTooBig.Load() + p.q.tooBig.Load(),
-		TxError:   p.txError.Load(),
-		TxDown:    p.txDown.Load(),
-		RxOffload: p.rxOffload.Load() + p.q.offload.Load(),
+		RxTooBig:   p.rxTooBig.Load() + p.q.tooBig.Load(),
+		TxError:    p.txError.Load(),
+		TxDown:     p.txDown.Load(),
+		RxOffload:  p.rxOffload.Load() + p.q.offload.Load(),
+		RxOverflow: p.rxOverflow.Load(),
 	}
 }
 

@@ -21,14 +21,15 @@ type SystemOptions struct {
 
 // InternalOptions tunes an internal port; see port_tap_linux.go.
 type InternalOptions struct {
-	MTU       int
-	BatchSize int
-	Queues    int
+	MTU        int
+	BatchSize  int
+	Queues     int
+	RingFrames int
 }
 
 // PortDrops counts frames a port dropped on its own.
 type PortDrops struct {
-	RxTooBig, TxError, TxDown, RxOffload uint64
+	RxTooBig, TxError, TxDown, RxOffload, RxOverflow uint64
 }
 
 // A DropCounter reports the drops a port counted itself.

@@ -53,6 +53,7 @@ func (p *queuedPort) DropCounts() PortDrops {
 			d.TxError += qd.TxError
 			d.TxDown += qd.TxDown
 			d.RxOffload += qd.RxOffload
+			d.RxOverflow += qd.RxOverflow
 		}
 	}
 	return d

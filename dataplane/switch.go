@@ -293,7 +293,8 @@ func (s *Switch) Ports() []PortStatus {
 
 // counters snapshots a port's counters, with the drops its device counted
 // below the pipeline (frames too big for a buffer, offload work that could
-// not be done, frames for a device that was down).
+// not be done, frames for a device that was down, frames the kernel dropped
+// because the reader fell behind).
 func (p *port) counters() PortCounters {
 	c := p.ctr.snapshot()
 	if dc, ok := p.dev.(DropCounter); ok {
@@ -301,6 +302,7 @@ func (p *port) counters() PortCounters {
 		c.Drops["rx_too_big"] += d.RxTooBig
 		c.Drops["rx_offload"] += d.RxOffload
 		c.Drops["port_down"] += d.TxDown
+		c.Drops["rx_overflow"] += d.RxOverflow
 	}
 	return c
 }
