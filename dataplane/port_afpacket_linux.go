@@ -371,17 +371,23 @@ func auxVLAN(ctrl []byte) (tpid, tci uint16, ok bool) {
 		}
 		if level == unix.SOL_PACKET && typ == unix.PACKET_AUXDATA && len(data) >= sizeofAuxdata {
 			aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&data[0]))
-			if aux.Status&unix.TP_STATUS_VLAN_VALID == 0 {
-				return 0, 0, false
-			}
-			tpid = unix.ETH_P_8021Q
-			if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-				tpid = aux.Vlan_tpid
-			}
-			return tpid, aux.Vlan_tci, true
+			return statusVLAN(aux.Status, aux.Vlan_tpid, aux.Vlan_tci)
 		}
 		ctrl = rest
 	}
+}
+
+// statusVLAN reads the tag out of the status, TPID and TCI fields that
+// both PACKET_AUXDATA and a ring slot's header carry: none unless
+// TP_STATUS_VLAN_VALID, and 802.1Q unless the TPID is given.
+func statusVLAN(status uint32, tpid, tci uint16) (uint16, uint16, bool) {
+	if status&unix.TP_STATUS_VLAN_VALID == 0 {
+		return 0, 0, false
+	}
+	if status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
+		tpid = unix.ETH_P_8021Q
+	}
+	return tpid, tci, true
 }
 
 // insertVLAN puts a VLAN tag (tpid, tci) back into frame[:size] after the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -126,20 +125,16 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, off int) (int, error
 	}
 	sizes = sizes[:len(bufs)]
 	for {
+		// takeRing stops only when bufs is full, an error waits or the
+		// ring is empty, so with nothing taken it is time to wait.
 		out := p.takeRing(bufs, sizes, off)
 		if out > 0 {
-			if p.down {
-				p.down = false
-				_ = p.file.SetReadDeadline(time.Time{})
-			}
+			p.backUp()
 			return out, nil
 		}
 		if err := p.rxErr; err != nil {
 			p.rxErr = nil
 			return 0, err
-		}
-		if p.ring.ready() {
-			continue // all taken were dropped; more are there
 		}
 		if err := p.waitRing(); err != nil {
 			if err = p.readError(err); err != nil {
@@ -187,7 +182,7 @@ func (p *afpacketPort) takeSlot(slot []byte, h *unix.Tpacket2Hdr, dst []byte, of
 	}
 	hdr, _ := vnet.Decode(slot[mac-vnet.HdrLen : mac])
 	start := mac
-	if status&unix.TP_STATUS_VLAN_VALID != 0 {
+	if tpid, tci, ok := statusVLAN(status, h.Vlan_tpid, h.Vlan_tci); ok {
 		// Put the tag back by moving the addresses 4 bytes to the front,
 		// over the virtio_net_hdr already read: no copy of the frame.
 		const macs = 12
@@ -195,17 +190,11 @@ func (p *afpacketPort) takeSlot(slot []byte, h *unix.Tpacket2Hdr, dst []byte, of
 			p.rxTooBig.Add(1)
 			return false
 		}
-		tpid := uint16(unix.ETH_P_8021Q)
-		if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
-			tpid = h.Vlan_tpid
-		}
 		start = mac - 4
 		copy(slot[start:], slot[mac:mac+macs])
 		binary.BigEndian.PutUint16(slot[start+macs:], tpid)
-		binary.BigEndian.PutUint16(slot[start+macs+2:], h.Vlan_tci)
-		if hdr.Flags&vnet.FlagNeedsCsum != 0 {
-			hdr.CsumStart += 4
-		}
+		binary.BigEndian.PutUint16(slot[start+macs+2:], tci)
+		tagMoved(&hdr)
 	}
 	frame := slot[start : mac+snap]
 	if hdr.GSO() != vnet.GSONone {

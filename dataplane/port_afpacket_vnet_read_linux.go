@@ -104,10 +104,7 @@ func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int, off int) (int, erro
 			}
 			continue
 		}
-		if p.down {
-			p.down = false
-			_ = p.file.SetReadDeadline(time.Time{})
-		}
+		p.backUp()
 		out += got
 		out += p.q.drain(bufs[out:], sizes[out:], off)
 		if p.superReads == 0 && out > 0 {
@@ -270,8 +267,23 @@ func (p *afpacketPort) retag(i int, frame []byte, size int, h *vnet.Hdr) (int, b
 		p.rxTooBig.Add(1)
 		return size, false
 	}
+	tagMoved(h)
+	return size, true
+}
+
+// tagMoved accounts for a VLAN tag put back in front of the headers: the
+// kernel counts csum_start from the untagged frame.
+func tagMoved(h *vnet.Hdr) {
 	if h.Flags&vnet.FlagNeedsCsum != 0 {
 		h.CsumStart += 4
 	}
-	return size, true
+}
+
+// backUp ends the polling for deletion that a device going down started,
+// once frames flow again.
+func (p *afpacketPort) backUp() {
+	if p.down {
+		p.down = false
+		_ = p.file.SetReadDeadline(time.Time{})
+	}
 }
