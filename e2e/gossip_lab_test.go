@@ -161,16 +161,25 @@ func (h *gossipHost) kill(t *testing.T) {
 	}
 }
 
-// membersAre checks h's `members --json` against want (VTEP address ->
-// state), exactly: no member missing, none extra.
-func (h *gossipHost) membersAre(want map[string]string) error {
+// members returns h's `members --json`, parsed and as printed.
+func (h *gossipHost) members() ([]control.MemberInfo, string, error) {
 	out, err := h.a.run("members", "--json")
 	if err != nil {
-		return err
+		return nil, out, err
 	}
 	var ms []control.MemberInfo
 	if err := json.Unmarshal([]byte(out), &ms); err != nil {
-		return fmt.Errorf("members --json: %v\n%s", err, out)
+		return nil, out, fmt.Errorf("members --json: %v\n%s", err, out)
+	}
+	return ms, out, nil
+}
+
+// membersAre checks h's `members --json` against want (VTEP address ->
+// state), exactly: no member missing, none extra.
+func (h *gossipHost) membersAre(want map[string]string) error {
+	ms, out, err := h.members()
+	if err != nil {
+		return err
 	}
 	got := make(map[string]string, len(ms))
 	for _, m := range ms {
@@ -188,13 +197,9 @@ func (h *gossipHost) membersAre(want map[string]string) error {
 // memberVNIs checks that h's `members --json` shows the member at VTEP
 // address vtep serving exactly the VNIs want.
 func (h *gossipHost) memberVNIs(vtep string, want []uint32) error {
-	out, err := h.a.run("members", "--json")
+	ms, out, err := h.members()
 	if err != nil {
 		return err
-	}
-	var ms []control.MemberInfo
-	if err := json.Unmarshal([]byte(out), &ms); err != nil {
-		return fmt.Errorf("members --json: %v\n%s", err, out)
 	}
 	for _, m := range ms {
 		if m.Address == vtep {
