@@ -9,10 +9,11 @@ import (
 	"github.com/vxswitch/vxswitch/fdb"
 )
 
-// TestBusyPoll: with Config.BusyPoll a reader polls its queue's
-// ReadReady after traffic instead of parking at once, frames still flow,
-// and it stops polling once the window has passed; without BusyPoll,
-// ReadReady is never called.
+// TestBusyPoll: with Config.BusyPoll a reader that has read polls its
+// queue's ReadReady instead of parking for as long as the switch has
+// traffic (on any port), frames still flow, and all stop polling once the
+// switch has been idle for the window; without BusyPoll, ReadReady is
+// never called.
 func TestBusyPoll(t *testing.T) {
 	for _, window := range []time.Duration{0, 30 * time.Millisecond} {
 		ports := map[string]*porttest.Port{}
@@ -32,30 +33,50 @@ func TestBusyPoll(t *testing.T) {
 			}
 		}
 		a, b := ports["a"], ports["b"]
+		// One frame from b wakes b's reader; then only a has traffic, for
+		// three windows.
+		b.Inject(eth(macA, macB, -1, 46))
+		select {
+		case <-a.Written:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("busy-poll %v: frame from b not forwarded", window)
+		}
 		frame := eth(macB, macA, -1, 46)
-		for i := range 3 {
+		var bMid uint64
+		for i := range 18 {
 			a.Inject(frame)
 			select {
 			case <-b.Written:
 			case <-time.After(5 * time.Second):
 				t.Fatalf("busy-poll %v: frame %d not forwarded", window, i)
 			}
-			time.Sleep(5 * time.Millisecond) // inside the window: the reader is polling
+			time.Sleep(5 * time.Millisecond) // inside the window: the readers are polling
+			if i == 12 {
+				bMid = b.ReadReadyCalls.Load()
+			}
 		}
 		calls := a.ReadReadyCalls.Load()
 		if window == 0 {
-			if calls != 0 {
-				t.Errorf("busy-poll off: ReadReady called %d times", calls)
+			if calls != 0 || b.ReadReadyCalls.Load() != 0 {
+				t.Errorf("busy-poll off: ReadReady called %d and %d times", calls, b.ReadReadyCalls.Load())
 			}
 		} else {
 			if calls == 0 {
 				t.Errorf("busy-poll %v: ReadReady never called", window)
 			}
+			// The window is the switch's: b, whose last frame is more
+			// than a window old, still polls while a has traffic.
+			if b.ReadReadyCalls.Load() == bMid {
+				t.Errorf("busy-poll %v: b stopped polling while the switch had traffic", window)
+			}
 			time.Sleep(window + 20*time.Millisecond)
-			settled := a.ReadReadyCalls.Load()
+			settled, settledB := a.ReadReadyCalls.Load(), b.ReadReadyCalls.Load()
 			time.Sleep(20 * time.Millisecond)
 			if after := a.ReadReadyCalls.Load(); after != settled {
 				t.Errorf("busy-poll %v: still polling %v after the last frame (%d -> %d calls)", window, window+40*time.Millisecond, settled, after)
+			}
+			if after := b.ReadReadyCalls.Load(); after != settledB {
+				t.Errorf("busy-poll %v: b still polling %v after the switch's last frame", window, window+40*time.Millisecond)
 			}
 		}
 		sw.Close()

@@ -33,10 +33,8 @@ func (s *Switch) readLoop(p *port, lane int) {
 	}
 	w := newWorker(s, p, batch, lane)
 	var lastLog time.Time
-	// Busy polling: ready is the queue's ReadReady, last the time of the
-	// last frame read.
+	// Busy polling: ready is the queue's ReadReady.
 	var ready func() bool
-	var last time.Time
 	if s.cfg.BusyPoll > 0 {
 		var q any = rq
 		if fromTunnel {
@@ -50,7 +48,7 @@ func (s *Switch) readLoop(p *port, lane int) {
 		var n int
 		var err error
 		if ready != nil {
-			busypoll.Spin(ready, last, s.cfg.BusyPoll)
+			busypoll.Spin(ready, s.activity, s.cfg.BusyPoll)
 		}
 		if fromTunnel {
 			n, err = tq.ReadBatch(w.bufs, w.sizes, w.meta, Headroom)
@@ -60,7 +58,7 @@ func (s *Switch) readLoop(p *port, lane int) {
 		if n > 0 {
 			w.forward(n, fromTunnel)
 			if ready != nil {
-				last = time.Now()
+				s.activity.Mark(s.cfg.BusyPoll)
 			}
 		}
 		switch {

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 	"log/slog"
 	"slices"
 	"sync"
@@ -35,12 +36,14 @@ type Config struct {
 	// by its owner. 0 means 1; more than MaxQueues means MaxQueues. The
 	// switch reads every queue a device has, whatever this says.
 	Workers int
-	// BusyPoll, when above 0, keeps each reader polling its queue (without
-	// sleeping) for this long after the last frame it read before it
-	// parks in the netpoller: a wake-up per frame is what makes sparse
-	// traffic (ping) slow, and polling trades CPU for it, like Linux's
-	// net.core.busy_poll or Open vSwitch's PMD threads. Queues that are
-	// not ReadReadiers are read the ordinary way.
+	// BusyPoll, when above 0, keeps every reader polling its queue
+	// (without sleeping) until the switch has read no frame for this long,
+	// and then parks them in the netpoller: a wake-up per frame is what
+	// makes sparse traffic (ping) slow, and polling trades CPU for it,
+	// like Linux's net.core.busy_poll or Open vSwitch's PMD threads. The
+	// window is the switch's, not each reader's: a reader parked while
+	// others spin would be woken late (see busypoll.Activity). Queues that
+	// are not ReadReadiers are read the ordinary way.
 	BusyPoll time.Duration
 }
 
@@ -75,6 +78,8 @@ type Switch struct {
 	closed bool
 
 	wg sync.WaitGroup // readers
+
+	activity *busypoll.Activity // when a reader last read a frame; busy polling only
 }
 
 // port is one switch port (or the tunnel, which has tun set and dev nil).
@@ -138,6 +143,9 @@ func New(cfg Config) *Switch {
 	}
 	cfg.Workers = min(max(cfg.Workers, 1), MaxQueues)
 	s := &Switch{cfg: cfg, fdb: cfg.FDB, log: cfg.Logger}
+	if cfg.BusyPoll > 0 {
+		s.activity = busypoll.NewActivity()
+	}
 	s.table.Store(&portTable{})
 	return s
 }

@@ -7,14 +7,50 @@ package busypoll
 
 import (
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
-// Spin polls ready until it says true or window has passed since last,
+// Activity is when a group of readers (one switch's) last read a frame.
+// They share it so that all of them poll while any of them has traffic,
+// and all of them park once the group has been idle for the window. A
+// reader parked in Go's netpoller while others spin is woken late: the
+// scheduler polls the network only when it has no runnable goroutine,
+// and spinning readers always are runnable, so the parked reader waits
+// for sysmon (10 ms, and up to its next timer when it was asleep: 0.6 s
+// was measured with one P). The zero value is idle.
+type Activity struct {
+	base time.Time    // set by NewActivity; a monotonic reference
+	last atomic.Int64 // ns since base of the last Mark; 0 = never
+}
+
+// NewActivity returns an idle Activity.
+func NewActivity() *Activity { return &Activity{base: time.Now()} }
+
+// Mark records traffic now. Readers call it once per batch; it writes the
+// shared word only when the recorded time is stale by an eighth of
+// window, so readers on different CPUs do not bounce its cache line.
+func (a *Activity) Mark(window time.Duration) {
+	now := int64(time.Since(a.base)) + 1 // never 0, which means never
+	if last := a.last.Load(); last == 0 || now-last > int64(window/8) {
+		a.last.Store(now)
+	}
+}
+
+// idleFor says how long ago the last Mark was.
+func (a *Activity) idleFor() time.Duration {
+	last := a.last.Load()
+	if last == 0 {
+		return 1<<63 - 1
+	}
+	return time.Since(a.base) - time.Duration(last-1)
+}
+
+// Spin polls ready until it says true or act has been idle for window,
 // yielding the processor between polls so other goroutines run. It
 // returns whether ready said true; false means the caller should block.
-func Spin(ready func() bool, last time.Time, window time.Duration) bool {
-	for time.Since(last) < window {
+func Spin(ready func() bool, act *Activity, window time.Duration) bool {
+	for act.idleFor() < window {
 		if ready() {
 			return true
 		}
