@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -54,6 +55,13 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 	ag, err := control.Start(cfg, log)
 	if err != nil {
 		return err
+	}
+	// Go code runs on as many CPUs as the config asks for (control.Procs),
+	// unless the environment says otherwise, as Go programs let it.
+	if os.Getenv("GOMAXPROCS") == "" {
+		procs := control.Procs(cfg, runtime.GOMAXPROCS(0))
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		log.Info("scheduler", "gomaxprocs", procs)
 	}
 	<-ctx.Done()
 	stop() // a second signal now kills at once, as without a handler
