@@ -3,6 +3,7 @@ package dataplane
 import (
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/vxswitch/vxswitch/internal/busypoll"
@@ -33,8 +34,12 @@ func (s *Switch) readLoop(p *port, lane int) {
 	}
 	w := newWorker(s, p, batch, lane)
 	var lastLog time.Time
-	// Busy polling: ready is the queue's ReadReady.
+	// Busy polling: ready is the queue's ReadReady; with a waker, the
+	// reader sleeps there while the switch is idle (see busypoll.Waker),
+	// else in ReadBatch.
 	var ready func() bool
+	var pollConn syscall.RawConn
+	waker := s.waker
 	if s.cfg.BusyPoll > 0 {
 		var q any = rq
 		if fromTunnel {
@@ -43,11 +48,30 @@ func (s *Switch) readLoop(p *port, lane int) {
 		if r, ok := q.(ReadReadier); ok {
 			ready = r.ReadReady
 		}
+		if pc, ok := q.(PollConner); ok {
+			pollConn = pc.PollConn()
+		}
+		if ready == nil || pollConn == nil || waker == nil || waker.Add(pollConn) != nil {
+			waker = nil
+		} else {
+			defer waker.Remove(pollConn) // a gone device's fd stays readable
+		}
 	}
 	for {
 		var n int
 		var err error
-		if ready != nil {
+		switch {
+		case waker != nil:
+			for {
+				// The ticket first, then one look at the queue even when
+				// the switch is idle: a reader kicked because its queue
+				// closed must get to ReadBatch.
+				t := waker.Ticket()
+				if busypoll.Spin(ready, s.activity, s.cfg.BusyPoll) || ready() || !waker.Wait(t) {
+					break
+				}
+			}
+		case ready != nil:
 			busypoll.Spin(ready, s.activity, s.cfg.BusyPoll)
 		}
 		if fromTunnel {

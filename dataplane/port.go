@@ -1,6 +1,9 @@
 package dataplane
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // A Port moves Ethernet frames in batches. One goroutine reads; writes may
 // come from several goroutines, so WriteBatch serialises internally (one
@@ -69,4 +72,13 @@ var ErrPortGone = errors.New("port device is gone")
 // read the ordinary way.
 type ReadReadier interface {
 	ReadReady() bool
+}
+
+// A PollConner is a ReadReadier whose readiness the kernel can report on
+// one file descriptor (readable exactly when ReadReady would say true,
+// apart from frames the queue holds itself). Busy-polling readers of such
+// queues sleep on the switch's busypoll.Waker when the switch is idle,
+// instead of in Go's netpoller each.
+type PollConner interface {
+	PollConn() syscall.RawConn
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +45,9 @@ const (
 // left in the backlog, an error waits to be reported, or the socket has
 // something to read.
 func (p *afpacketPort) ReadReady() bool {
+	if p.closed.Load() {
+		return true // ReadBatch says so
+	}
 	if p.ring != nil {
 		p.ringMu.Lock()
 		defer p.ringMu.Unlock()
@@ -51,6 +55,10 @@ func (p *afpacketPort) ReadReady() bool {
 	}
 	return !p.q.empty() || p.rxErr != nil || p.probe.Readable()
 }
+
+// PollConn is the socket, which is readable when its ring holds a frame
+// or its queue does (PollConner).
+func (p *afpacketPort) PollConn() syscall.RawConn { return p.rc }
 
 // ReadBatch receives frames with recvmmsg, waiting in the netpoller until
 // at least one is there, and returns them finished: checksums completed,

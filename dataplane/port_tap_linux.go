@@ -354,6 +354,9 @@ func (p *tapPort) read(fd uintptr) bool {
 // a super-frame are left over, or the TAP has a frame (or an error).
 func (p *tapPort) ReadReady() bool { return !p.q.empty() || p.probe.Readable() }
 
+// PollConn is the TAP queue's fd (PollConner).
+func (p *tapPort) PollConn() syscall.RawConn { return p.rc }
+
 // WriteBatch writes the frames in order, all inside one netpoller
 // callback. Consecutive TCP segments of one flow are merged into one
 // frame with a virtio_net_hdr asking for GSO (see vnet.Coalescer), so a

@@ -38,12 +38,15 @@ type Config struct {
 	Workers int
 	// BusyPoll, when above 0, keeps every reader polling its queue
 	// (without sleeping) until the switch has read no frame for this long,
-	// and then parks them in the netpoller: a wake-up per frame is what
-	// makes sparse traffic (ping) slow, and polling trades CPU for it,
-	// like Linux's net.core.busy_poll or Open vSwitch's PMD threads. The
-	// window is the switch's, not each reader's: a reader parked while
-	// others spin would be woken late (see busypoll.Activity). Queues that
-	// are not ReadReadiers are read the ordinary way.
+	// and then parks them on a busypoll.Waker, which wakes them all when
+	// any of their queues has a frame: a wake-up per frame is what makes
+	// sparse traffic (ping) slow, and polling trades CPU for it, like
+	// Linux's net.core.busy_poll or Open vSwitch's PMD threads. The window
+	// is the switch's, not each reader's, and readers do not park in Go's
+	// netpoller one by one: one parked there while others spin would be
+	// woken late (see busypoll.Waker). Queues that are not ReadReadiers
+	// are read the ordinary way; those that are not PollConners park in
+	// ReadBatch.
 	BusyPoll time.Duration
 }
 
@@ -80,6 +83,7 @@ type Switch struct {
 	wg sync.WaitGroup // readers
 
 	activity *busypoll.Activity // when a reader last read a frame; busy polling only
+	waker    *busypoll.Waker    // parks busy-polling readers while the switch is idle; nil without
 }
 
 // port is one switch port (or the tunnel, which has tun set and dev nil).
@@ -145,6 +149,12 @@ func New(cfg Config) *Switch {
 	s := &Switch{cfg: cfg, fdb: cfg.FDB, log: cfg.Logger}
 	if cfg.BusyPoll > 0 {
 		s.activity = busypoll.NewActivity()
+		w, err := busypoll.NewWaker(s.activity, cfg.BusyPoll)
+		if err != nil {
+			s.log.Warn("busy polling: readers sleep one by one", "err", err)
+		} else {
+			s.waker = w
+		}
 	}
 	s.table.Store(&portTable{})
 	return s
@@ -207,6 +217,9 @@ func (s *Switch) DelPort(name string) error {
 	s.mu.Unlock()
 
 	err := p.dev.Close()
+	if s.waker != nil {
+		s.waker.Kick() // a reader parked there must see that its queue closed
+	}
 	p.readers.Wait()
 	s.fdb.PurgePort(p.id)
 	s.fdb.SetPortLimit(p.id, 0)
@@ -372,6 +385,9 @@ func (s *Switch) Close() error {
 		} else {
 			errs = append(errs, p.tun.Close())
 		}
+	}
+	if s.waker != nil {
+		errs = append(errs, s.waker.Close())
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)

@@ -85,6 +85,7 @@ type rxQueue struct {
 	gro   int // > 0: receive into the slots; counts down calls without GRO
 
 	probe *busypoll.Probe // for ReadReady, by the queue's one reader
+	rc    syscall.RawConn // the socket's, for busy polling's waker
 }
 
 // txLane is one set of send sockets and WriteBatch's scratch space for
@@ -108,6 +109,8 @@ var (
 	_ dataplane.MultiQueueTunnel = (*Endpoint)(nil)
 	_ dataplane.ReadReadier      = (*Endpoint)(nil)
 	_ dataplane.ReadReadier      = (*Queue)(nil)
+	_ dataplane.PollConner       = (*Endpoint)(nil)
+	_ dataplane.PollConner       = (*Queue)(nil)
 )
 
 // ReadBatch is Endpoint.ReadBatch on this queue's receive socket.
@@ -117,6 +120,9 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, meta []dataplane.TunnelMet
 
 // ReadReady is Endpoint.ReadReady on this queue's receive socket.
 func (q *Queue) ReadReady() bool { return q.rx.ready() }
+
+// PollConn is the queue's receive socket (dataplane.PollConner).
+func (q *Queue) PollConn() syscall.RawConn { return q.rx.rc }
 
 // WriteBatch is Endpoint.WriteBatch through this queue's send sockets.
 func (q *Queue) WriteBatch(bufs [][]byte, offs []int, meta []dataplane.TunnelMeta) (int, error) {
@@ -251,7 +257,7 @@ func (e *Endpoint) newRxQueue(c *net.UDPConn, i, n int) (q *rxQueue, groOn bool,
 		}
 	}
 	nmsg := min(cfg.BatchSize, rxMaxMsgs)
-	q = &rxQueue{e: e, conn: c, probe: busypoll.NewProbe(rc)}
+	q = &rxQueue{e: e, conn: c, probe: busypoll.NewProbe(rc), rc: rc}
 	q.b = mmsg.NewBatch(nmsg, mmsg.Options{Iovs: 2, Addrs: true, Control: unix.CmsgSpace(4)})
 	q.r = mmsg.NewReader(rc, q.b)
 	q.slots = make([]byte, (nmsg-1)*rxSlotStride+rxSlotSize)
@@ -293,6 +299,9 @@ func (e *Endpoint) closeSockets() error {
 // once: datagrams are left from a GRO'd receive, or the socket has one.
 // For busy polling (dataplane.ReadReadier).
 func (e *Endpoint) ReadReady() bool { return e.sys.rxq[0].ready() }
+
+// PollConn is the first receive socket (dataplane.PollConner).
+func (e *Endpoint) PollConn() syscall.RawConn { return e.sys.rxq[0].rc }
 
 func (q *rxQueue) ready() bool {
 	q.mu.Lock()

@@ -32,8 +32,17 @@ func NewActivity() *Activity { return &Activity{base: time.Now()} }
 // window, so readers on different CPUs do not bounce its cache line.
 func (a *Activity) Mark(window time.Duration) {
 	now := int64(time.Since(a.base)) + 1 // never 0, which means never
-	if last := a.last.Load(); last == 0 || now-last > int64(window/8) {
-		a.last.Store(now)
+	for {
+		last := a.last.Load()
+		if last != 0 && now-last <= int64(window/8) {
+			return
+		}
+		// Compare-and-swap, not a store: a reader that took now and was
+		// then descheduled must not move the time back, or the others
+		// would see the switch idle while it is not.
+		if a.last.CompareAndSwap(last, now) {
+			return
+		}
 	}
 }
 
