@@ -15,10 +15,10 @@ func TestProcs(t *testing.T) {
 		{1, 0, 8, 1},
 		{0, 0, 8, 1},
 		{2, 0, 8, 2},
-		{1, 20 * time.Millisecond, 8, 2},
-		{4, time.Millisecond, 8, 5},
+		{1, 20 * time.Millisecond, 8, 1},
+		{4, time.Millisecond, 8, 4},
 		{16, 0, 2, 2},
-		{1, time.Millisecond, 1, 1},
+		{3, time.Millisecond, 2, 2},
 		{1, 0, 0, 1},
 	} {
 		cfg := DefaultConfig()
