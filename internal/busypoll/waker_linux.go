@@ -37,6 +37,9 @@ type Waker struct {
 	exited chan struct{} // closed when run returns
 }
 
+// minWaitGiveUp bounds from below how long Wait waits without a wake-up.
+const minWaitGiveUp = 10 * time.Millisecond
+
 // NewWaker starts a waker for readers sharing act.
 func NewWaker(act *Activity, window time.Duration) (*Waker, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -97,13 +100,14 @@ func (w *Waker) Ticket() <-chan struct{} {
 }
 
 // Wait parks until the waker has woken the readers since t was taken, or
-// for one window at most: a reader that found the switch idle just as
+// for one window at most (minWaitGiveUp at least, so that a tiny window
+// does not turn sleeping readers into spinning ones): a reader that found the switch idle just as
 // another marked it active parks while the waker, which saw it active,
 // does not watch the fds; it must not stay parked for as long as the
 // others have traffic. It returns false once the waker is closed: the
 // reader should then read the ordinary way.
 func (w *Waker) Wait(t <-chan struct{}) bool {
-	timer := time.NewTimer(w.window)
+	timer := time.NewTimer(max(w.window, minWaitGiveUp))
 	select {
 	case <-t:
 	case <-timer.C:

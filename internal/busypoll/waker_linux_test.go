@@ -127,3 +127,20 @@ func TestActivityMonotonic(t *testing.T) {
 		t.Fatalf("Mark moved the time back: %v", time.Duration(got))
 	}
 }
+
+// With a tiny window, Wait still sleeps minWaitGiveUp on an idle switch:
+// parked readers must not spin.
+func TestWakerTinyWindow(t *testing.T) {
+	w, err := NewWaker(NewActivity(), time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Now()
+	if !w.Wait(w.Ticket()) {
+		t.Fatal("Wait: closed")
+	}
+	if since := time.Since(start); since < minWaitGiveUp/2 {
+		t.Fatalf("Wait with a 1 µs window gave up after %v, want about %v", since, minWaitGiveUp)
+	}
+}
