@@ -13,5 +13,5 @@ package control
 // on a waker, not in the netpoller (see busypoll.Waker), and with one P
 // its ping p50 was the lowest measured.
 func Procs(cfg *Config, limit int) int {
-	return max(min(max(cfg.Workers, 1), limit), 1)
+	return max(min(cfg.Workers, limit), 1)
 }

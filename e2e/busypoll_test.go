@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxswitch/vxswitch/bench/lab"
 	"github.com/vxswitch/vxswitch/bench/measure"
 )
 
@@ -18,17 +17,7 @@ func TestBusyPoll(t *testing.T) {
 	requireRoot(t)
 	l, h, c0, s0 := internalAndSystemLab(t)
 	const window = 50 * time.Millisecond
-	cfg := fmt.Sprintf(`bridge: bp
-busy-poll: %v
-ports:
-  - {name: c0, type: internal, tag: 7, netns: %s, addresses: [192.0.2.10/24]}
-  - {name: s0p, type: system, tag: 7}
-vxlan:
-  local: 127.0.0.1
-control:
-  socket: SOCKET
-`, window, lab.NSPath(c0))
-	a := startAgent(t, l, h, "bp", cfg)
+	a := startAgent(t, l, h, "bp", internalAndSystemConfig("bp", fmt.Sprintf("busy-poll: %v", window), c0))
 	for _, p := range []struct{ from, to string }{{c0, "192.0.2.20"}, {s0, "192.0.2.10"}} {
 		if out, err := l.Exec(p.from, "ping", "-n", "-q", "-c", "50", "-i", "0.01", "-W", "1", p.to); err != nil {
 			t.Errorf("ping from %s to %s with busy polling: %v\n%s", p.from, p.to, err, out)

@@ -21,17 +21,7 @@ import (
 func TestWorkers(t *testing.T) {
 	requireRoot(t)
 	l, h, c0, s0 := internalAndSystemLab(t)
-	cfg := fmt.Sprintf(`bridge: w2
-workers: 2
-ports:
-  - {name: c0, type: internal, tag: 7, netns: %s, addresses: [192.0.2.10/24]}
-  - {name: s0p, type: system, tag: 7}
-vxlan:
-  local: 127.0.0.1
-control:
-  socket: SOCKET
-`, lab.NSPath(c0))
-	a := startAgent(t, l, h, "w2", cfg)
+	a := startAgent(t, l, h, "w2", internalAndSystemConfig("w2", "workers: 2", c0))
 
 	// The devices have two queues each.
 	if out, err := l.Exec(c0, "ip", "-d", "link", "show", "c0"); err != nil || !strings.Contains(out, "multi_queue") {
@@ -147,4 +137,20 @@ func internalAndSystemLab(t *testing.T) (l *lab.Lab, h, c0, s0 string) {
 		t.Fatal(err)
 	}
 	return l, h, c0, s0
+}
+
+// internalAndSystemConfig is the agent config for internalAndSystemLab:
+// bridge, the top-level line top (such as "workers: 2"), ports c0 and
+// s0p on VLAN 7 and a tunnel endpoint on 127.0.0.1.
+func internalAndSystemConfig(bridge, top, c0 string) string {
+	return fmt.Sprintf(`bridge: %s
+%s
+ports:
+  - {name: c0, type: internal, tag: 7, netns: %s, addresses: [192.0.2.10/24]}
+  - {name: s0p, type: system, tag: 7}
+vxlan:
+  local: 127.0.0.1
+control:
+  socket: SOCKET
+`, bridge, top, lab.NSPath(c0))
 }

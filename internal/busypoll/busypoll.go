@@ -13,12 +13,8 @@ import (
 
 // Activity is when a group of readers (one switch's) last read a frame.
 // They share it so that all of them poll while any of them has traffic,
-// and all of them park once the group has been idle for the window. A
-// reader parked in Go's netpoller while others spin is woken late: the
-// scheduler polls the network only when it has no runnable goroutine,
-// and spinning readers always are runnable, so the parked reader waits
-// for sysmon (10 ms, and up to its next timer when it was asleep: 0.6 s
-// was measured with one P). The zero value is idle.
+// and all of them sleep once the group has been idle for the window (see
+// Waker for why not one by one). Make it with NewActivity.
 type Activity struct {
 	base time.Time    // set by NewActivity; a monotonic reference
 	last atomic.Int64 // ns since base of the last Mark; 0 = never
