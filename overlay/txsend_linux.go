@@ -32,10 +32,6 @@ const (
 	// of 65535 bytes (header 20, UDP 8), or an IPv6 payload of 65535.
 	gsoMaxPayload4 = 1<<16 - 1 - 20 - 8
 	gsoMaxPayload6 = 1<<16 - 1 - 8
-	// txStageSize holds the copies for the GSO messages of one sendmmsg
-	// call: four full ones. Past that the call is made and the buffer
-	// reused, so large floods cost one more system call per 256 KiB.
-	txStageSize = 4 << 16
 	// gsoReprobe is how many WriteBatch calls pass before a segment size
 	// that drew EMSGSIZE is tried with GSO again (the route may change).
 	gsoReprobe = 4096
@@ -48,15 +44,13 @@ type txGroup struct {
 	gso      uint16
 }
 
-// txGSO holds the messages of one sendmmsg call and the GSO state. The
-// staging buffer is shared by the lane's send sockets rather than one per
-// socket: WriteBatch holds the lane's lock and sends one socket's run at a time, and
-// the kernel has copied a message when sendmmsg returns, so one buffer
-// serves them all.
+// txGSO holds the messages of one sendmmsg call and the GSO state. A GSO
+// message gathers its datagrams from the caller's buffers, one iovec
+// each (the kernel copies them into one packet as it would one buffer),
+// so the datagrams are not copied in userspace first.
 type txGSO struct {
-	b          *mmsg.Batch      // txChunk messages with room for a UDP_SEGMENT cmsg each
+	b          *mmsg.Batch      // txChunk messages with an iovec per segment and room for a UDP_SEGMENT cmsg each
 	groups     [txChunk]txGroup // per message of b
-	stage      []byte           // copies of the datagrams of GSO messages, back to back
 	one        *mmsg.Batch      // a refused GSO message's datagrams, one per message
 	maxPayload int
 
@@ -71,9 +65,8 @@ type txGSO struct {
 }
 
 func (g *txGSO) init(is4 bool) {
-	g.b = mmsg.NewBatch(txChunk, mmsg.Options{Addrs: true, Control: unix.CmsgSpace(2)})
+	g.b = mmsg.NewBatch(txChunk, mmsg.Options{Iovs: gsoMaxSegments, Addrs: true, Control: unix.CmsgSpace(2)})
 	g.one = mmsg.NewBatch(gsoMaxSegments, mmsg.Options{Addrs: true})
-	g.stage = make([]byte, txStageSize)
 	g.maxPayload = gsoMaxPayload6
 	if is4 {
 		g.maxPayload = gsoMaxPayload4
@@ -193,11 +186,10 @@ func (t *vtepTally) flush() {
 // the first datagram left for the next call. A run of datagrams to one
 // destination, all of the first one's size but the last (which may be
 // shorter), becomes one GSO message: at most gsoMaxSegments datagrams and
-// maxPayload bytes, copied back to back into the staging buffer. A lone
-// datagram is sent from the caller's buffer as it is.
+// maxPayload bytes, gathered from the caller's buffers. A lone datagram
+// is sent from the caller's buffer as it is.
 func (x *txScratch) build(r, q int) (int, int) {
 	g := &x.gso
-	used := 0
 	m := 0
 	for r < q && m < txChunk {
 		d := &x.sorted[r]
@@ -216,9 +208,6 @@ func (x *txScratch) build(r, q int) (int, int) {
 				}
 			}
 		}
-		if end-r > 1 && used+total > len(g.stage) {
-			break // m > 0 here: len(stage) holds at least one full message
-		}
 		grp := &g.groups[m]
 		grp.from, grp.to = int32(r), int32(end)
 		if end-r == 1 {
@@ -227,11 +216,10 @@ func (x *txScratch) build(r, q int) (int, int) {
 			g.b.SetControlLen(m, 0)
 		} else {
 			grp.gso = uint16(seg)
-			start := used
 			for j := r; j < end; j++ {
-				used += copy(g.stage[used:], x.dgram(&x.sorted[j]))
+				g.b.SetIov(m, j-r, x.dgram(&x.sorted[j]))
 			}
-			g.b.SetBuf(m, g.stage[start:used])
+			g.b.SetIovlen(m, end-r)
 			data, space := mmsg.PutCmsg(g.b.ControlBuf(m), unix.SOL_UDP, unix.UDP_SEGMENT, 2)
 			binary.NativeEndian.PutUint16(data, uint16(seg))
 			g.b.SetControlLen(m, space)

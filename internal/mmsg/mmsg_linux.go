@@ -111,10 +111,40 @@ func (b *Batch) SetBufs(i int, ps ...[]byte) {
 	b.msgs[i].Hdr.SetIovlen(len(ps))
 }
 
+// SetIov makes p buffer j of message i, without changing how many
+// buffers the message has (SetIovlen): building a message of many
+// buffers one at a time, without a slice of them. Release drops only the
+// buffers below the message's count.
+func (b *Batch) SetIov(i, j int, p []byte) {
+	if j >= b.iovN {
+		panic("mmsg: buffer index beyond Options.Iovs")
+	}
+	iov := &b.iovs[i*b.iovN+j]
+	iov.Base = unsafe.SliceData(p)
+	iov.SetLen(len(p))
+}
+
+// SetIovlen says message i has its first n buffers (set with SetIov).
+func (b *Batch) SetIovlen(i, n int) {
+	if n > b.iovN {
+		panic("mmsg: more buffers than Options.Iovs")
+	}
+	b.msgs[i].Hdr.SetIovlen(n)
+}
+
 // Release drops the references to the caller's buffers held by the first
-// n messages, so the Batch does not keep them alive.
+// n messages, so the Batch does not keep them alive. Only each message's
+// buffers in use (its iovec count) are cleared, so that a Batch with many
+// iovecs per message costs little to release.
 func (b *Batch) Release(n int) {
-	clear(b.iovs[:n*b.iovN])
+	if b.iovN == 1 {
+		clear(b.iovs[:n])
+		return
+	}
+	for i := range n {
+		k := min(int(b.msgs[i].Hdr.Iovlen), b.iovN)
+		clear(b.iovs[i*b.iovN : i*b.iovN+k])
+	}
 }
 
 // Len returns the length of message i after Recv (the bytes the datagram

@@ -123,6 +123,42 @@ func TestScatterGather(t *testing.T) {
 	}
 }
 
+// TestSetIov builds a message buffer by buffer, as a GSO send does, and
+// checks that SetIovlen decides how many are sent.
+func TestSetIov(t *testing.T) {
+	a, b := socketpair(t)
+	sb := NewBatch(1, Options{Iovs: 3})
+	sb.SetIov(0, 0, []byte("one,"))
+	sb.SetIov(0, 1, []byte("two,"))
+	sb.SetIov(0, 2, []byte("not sent"))
+	sb.SetIovlen(0, 2)
+	if n, err := sb.Send(a, 0, 1, 0); n != 1 || err != nil {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	rb := NewBatch(1, Options{})
+	p := make([]byte, 32)
+	rb.SetBuf(0, p)
+	if n, err := rb.Recv(b, 1, 0); n != 1 || err != nil {
+		t.Fatalf("Recv = %d, %v", n, err)
+	}
+	if got := string(p[:rb.Len(0)]); got != "one,two," {
+		t.Fatalf("got %q, want %q", got, "one,two,")
+	}
+	for _, bad := range []func(){
+		func() { sb.SetIov(0, 3, nil) },
+		func() { sb.SetIovlen(0, 4) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic beyond Options.Iovs")
+				}
+			}()
+			bad()
+		}()
+	}
+}
+
 // udpConn listens on a loopback address with port 0.
 func udpConn(t testing.TB, addr string) *net.UDPConn {
 	t.Helper()
