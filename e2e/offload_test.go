@@ -88,7 +88,7 @@ control:
 				name           string
 				client, server *lab.Container
 			}{{"a->b", a, b}, {"b->a", b, a}} {
-				r, err := measure.TCP(l, d.client, d.server, 5*time.Second)
+				r, err := measure.TCP(l, d.client, d.server, 5*time.Second, "")
 				switch {
 				case err != nil:
 					t.Errorf("%s: iperf3: %v", d.name, err)

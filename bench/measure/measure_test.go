@@ -104,10 +104,11 @@ func TestParseIperf(t *testing.T) {
 		out     string
 		wantBPS float64
 		wantErr string
+		wantCC  string
 	}{
-		{"ok", `{"start":{},"end":{"sum_sent":{"bytes":1,"bits_per_second":2,"retransmits":3},"sum_received":{"bytes":1,"bits_per_second":11.8e9}}}`, 11.8e9, ""},
-		{"error", `{"start":{},"intervals":[],"end":{},"error":"unable to connect to server: Connection timed out"}`, 0, "unable to connect to server: Connection timed out"},
-		{"noise first", "warning: foo\n{\"end\":{\"sum_received\":{\"bits_per_second\":5}}}", 5, ""},
+		{"ok", `{"start":{},"end":{"sum_sent":{"bytes":1,"bits_per_second":2,"retransmits":3},"sum_received":{"bytes":1,"bits_per_second":11.8e9},"sender_tcp_congestion":"bbr","receiver_tcp_congestion":"cubic"}}`, 11.8e9, "", "bbr"},
+		{"error", `{"start":{},"intervals":[],"end":{},"error":"unable to connect to server: Connection timed out"}`, 0, "unable to connect to server: Connection timed out", ""},
+		{"noise first", "warning: foo\n{\"end\":{\"sum_received\":{\"bits_per_second\":5}}}", 5, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +116,9 @@ func TestParseIperf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.End.SumReceived.BitsPerSecond != tt.wantBPS || r.Error != tt.wantErr {
-				t.Errorf("got %v bit/s, error %q; want %v, %q", r.End.SumReceived.BitsPerSecond, r.Error, tt.wantBPS, tt.wantErr)
+			if r.End.SumReceived.BitsPerSecond != tt.wantBPS || r.Error != tt.wantErr || r.End.SenderCC != tt.wantCC {
+				t.Errorf("got %v bit/s, error %q, congestion control %q; want %v, %q, %q",
+					r.End.SumReceived.BitsPerSecond, r.Error, r.End.SenderCC, tt.wantBPS, tt.wantErr, tt.wantCC)
 			}
 		})
 	}

@@ -23,14 +23,19 @@ type TCPResult struct {
 	// this with default offloads, see FACTS.md).
 	Stalled bool
 	Note    string
+	// CC is the sender's TCP congestion control, as iperf3 reports it
+	// (the client namespace's default unless TCP was given one).
+	CC string
 }
 
 // TCP runs one iperf3 test of dur from client to an iperf3 server in the
 // server container and returns the received rate. The client is bounded
 // twice: iperf3's own --snd-timeout, and a hard kill at dur+20 s. A run
 // that moves no data returns Stalled with Gbps 0 and no error; an error
-// is for a run that could not be made at all.
-func TCP(l *lab.Lab, client, server *lab.Container, dur time.Duration) (TCPResult, error) {
+// is for a run that could not be made at all. cc, when not empty, is the
+// client's congestion control (iperf3 -C); otherwise the namespace's
+// default (net.ipv4.tcp_congestion_control) is used.
+func TCP(l *lab.Lab, client, server *lab.Container, dur time.Duration, cc string) (TCPResult, error) {
 	var r TCPResult
 	addr := server.Addr4.Addr().String()
 	srv, err := l.Start(server.NS, "iperf3", "-s", "-1", "-B", addr, "-p", iperfPort)
@@ -54,8 +59,12 @@ func TCP(l *lab.Lab, client, server *lab.Container, dur time.Duration) (TCPResul
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	secs := fmt.Sprint(int(dur.Round(time.Second).Seconds()))
-	out, err := l.ExecContext(ctx, client.NS, "iperf3", "-c", addr, "-p", iperfPort, "-t", secs, "-J",
-		"--connect-timeout", "5000", "--snd-timeout", "5000")
+	args := []string{"iperf3", "-c", addr, "-p", iperfPort, "-t", secs, "-J",
+		"--connect-timeout", "5000", "--snd-timeout", "5000"}
+	if cc != "" {
+		args = append(args, "-C", cc)
+	}
+	out, err := l.ExecContext(ctx, client.NS, args...)
 	if ctx.Err() != nil {
 		r.Stalled = true
 		r.Note = fmt.Sprintf("iperf3 made no progress and was killed after %v", limit)
@@ -70,6 +79,7 @@ func TCP(l *lab.Lab, client, server *lab.Container, dur time.Duration) (TCPResul
 	case res.Error == "":
 		r.Gbps = res.End.SumReceived.BitsPerSecond / 1e9
 		r.Retransmits = res.End.SumSent.Retransmits
+		r.CC = res.End.SenderCC
 		if r.Gbps == 0 {
 			r.Stalled = true
 			r.Note = "iperf3 finished but received nothing"
@@ -100,6 +110,7 @@ type iperfJSON struct {
 			Bytes         float64 `json:"bytes"`
 			BitsPerSecond float64 `json:"bits_per_second"`
 		} `json:"sum_received"`
+		SenderCC string `json:"sender_tcp_congestion"`
 	} `json:"end"`
 }
 

@@ -66,6 +66,7 @@ type config struct {
 	pings        int
 	ipv6Underlay bool
 	waitIdle     time.Duration
+	tcpCC        string // iperf3 -C; empty: the machine's default
 	prof         *profiler
 }
 
@@ -81,6 +82,7 @@ func main() {
 	flag.IntVar(&c.pings, "pings", 200, "pings per ping run (10 ms apart)")
 	flag.DurationVar(&c.waitIdle, "wait-idle", 20*time.Second, "before each run, wait up to this long for the CPUs to be under 25% busy (0: do not wait)")
 	flag.BoolVar(&c.ipv6Underlay, "ipv6-underlay", false, "carry the tunnel over IPv6 (2001:db8:220::/64)")
+	flag.StringVar(&c.tcpCC, "tcp-cc", "", "TCP congestion control of the iperf3 sender, one of net.ipv4.tcp_available_congestion_control (default: the machine's net.ipv4.tcp_congestion_control)")
 	flag.BoolVar(&c.prof.pprof, "profile", false, "after the counted pps and local-pps runs of a vxswitch contender, one more window (not counted) "+
 		"during which each agent's CPU profile is fetched over its control socket (/debug/pprof/profile); "+
 		"the top 10 functions by flat and cumulative time go to -out")
@@ -113,6 +115,11 @@ func main() {
 	}
 	if c.runs < 1 {
 		usage("-runs must be at least 1")
+	}
+	if c.tcpCC != "" {
+		if err := checkCC(c.tcpCC); err != nil {
+			usage("-tcp-cc: %v", err)
+		}
 	}
 	if c.prof.perf {
 		if _, err := exec.LookPath("perf"); err != nil {
@@ -174,4 +181,20 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// availableCC is where the kernel lists the congestion controls it has.
+const availableCC = "/proc/sys/net/ipv4/tcp_available_congestion_control"
+
+// checkCC reports whether the kernel offers congestion control cc, so a
+// typo fails before any lab is built rather than in every TCP run.
+func checkCC(cc string) error {
+	b, err := os.ReadFile(availableCC)
+	if err != nil {
+		return err
+	}
+	if have := strings.Fields(string(b)); !slices.Contains(have, cc) {
+		return fmt.Errorf("%q is not available here (%s)", cc, strings.Join(have, ", "))
+	}
+	return nil
 }

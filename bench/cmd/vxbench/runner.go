@@ -195,7 +195,7 @@ func measureOnce(c config, x *contestant, m string, i int) {
 		x.series[m+"-offered"] = append(x.series[m+"-offered"], r.Offered/1e3)
 		fmt.Printf("offered %.1f kpps, delivered %.1f kpps; %s\n", r.Offered/1e3, r.Delivered/1e3, x.recordCPU(m, i, cpu, r))
 	case "tcp1500", "tcp9000":
-		r, err := measure.TCP(x.l, src, dst, c.duration)
+		r, err := measure.TCP(x.l, src, dst, c.duration, c.tcpCC)
 		if err != nil {
 			fail(err)
 			return
@@ -205,7 +205,7 @@ func measureOnce(c config, x *contestant, m string, i int) {
 			notes.add(i, fmt.Sprintf("0 Gbit/s, TCP stalled (%s)", r.Note))
 			fmt.Printf("0 Gbit/s: TCP stalled: %s\n", r.Note)
 		} else {
-			fmt.Printf("%.2f Gbit/s (%d retransmits)\n", r.Gbps, r.Retransmits)
+			fmt.Printf("%.2f Gbit/s (%d retransmits, %s)\n", r.Gbps, r.Retransmits, r.CC)
 		}
 	case "ping":
 		r, err := measure.Ping(x.l, src, dst, c.pings, 10*time.Millisecond)
