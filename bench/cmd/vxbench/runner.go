@@ -201,6 +201,10 @@ func measureOnce(c config, x *contestant, m string, i int) {
 			return
 		}
 		x.series[m] = append(x.series[m], r.Gbps)
+		if c.tcpCC != "" {
+			// Not the machine's default: the cell must say so.
+			notes.add(i, "TCP congestion control "+c.tcpCC+" (-tcp-cc)")
+		}
 		if r.Stalled {
 			notes.add(i, fmt.Sprintf("0 Gbit/s, TCP stalled (%s)", r.Note))
 			fmt.Printf("0 Gbit/s: TCP stalled: %s\n", r.Note)
