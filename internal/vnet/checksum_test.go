@@ -26,7 +26,7 @@ func refChecksum(b []byte, initial uint16) uint16 {
 
 func TestChecksumMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, 9000+8)
+	buf := make([]byte, 1<<16+8)
 	for i := range buf {
 		buf[i] = byte(rng.Uint32())
 	}
@@ -40,7 +40,8 @@ func TestChecksumMatchesModel(t *testing.T) {
 		b    []byte
 	}{{"random", buf}, {"ones", ones}, {"zeros", zeros}} {
 		t.Run(data.name, func(t *testing.T) {
-			lengths := []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1499, 1500, 8999, 9000}
+			lengths := []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1499, 1500, 8999, 9000,
+				simdMin - 1, simdMin, simdMin + 1, 65535, 65536}
 			for n := 0; n < 300; n++ {
 				lengths = append(lengths, n)
 			}
@@ -51,9 +52,12 @@ func TestChecksumMatchesModel(t *testing.T) {
 				for align := range 8 {
 					b := data.b[align : align+n]
 					for _, initial := range []uint16{0, 1, 0x8000, 0xfffe, 0xffff, uint16(rng.Uint32())} {
-						got, want := checksum(b, initial), refChecksum(b, initial)
-						if got != want {
+						want := refChecksum(b, initial)
+						if got := checksum(b, initial); got != want {
 							t.Fatalf("len %d align %d initial %#04x: checksum = %#04x, model = %#04x", n, align, initial, got, want)
+						}
+						if got := checksumGo(b, initial); got != want {
+							t.Fatalf("len %d align %d initial %#04x: checksumGo = %#04x, model = %#04x", n, align, initial, got, want)
 						}
 					}
 				}
@@ -80,7 +84,7 @@ func TestPseudoSum(t *testing.T) {
 }
 
 func BenchmarkChecksum(b *testing.B) {
-	for _, size := range []int{64, 1500, 9000} {
+	for _, size := range []int{64, 1500, 9000, 65536} {
 		buf := make([]byte, size)
 		for i := range buf {
 			buf[i] = byte(i * 7)
@@ -88,7 +92,7 @@ func BenchmarkChecksum(b *testing.B) {
 		for _, impl := range []struct {
 			name string
 			fn   func([]byte, uint16) uint16
-		}{{"fast", checksum}, {"model", refChecksum}} {
+		}{{"fast", checksum}, {"go", checksumGo}, {"model", refChecksum}} {
 			b.Run(fmt.Sprintf("impl=%s/size=%d", impl.name, size), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
