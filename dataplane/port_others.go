@@ -17,14 +17,14 @@ type SystemOptions struct {
 	BatchSize    int
 	SocketBuffer int
 	Queues       int
+	RingFrames   int
 }
 
 // InternalOptions tunes an internal port; see port_tap_linux.go.
 type InternalOptions struct {
-	MTU        int
-	BatchSize  int
-	Queues     int
-	RingFrames int
+	MTU       int
+	BatchSize int
+	Queues    int
 }
 
 // PortDrops counts frames a port dropped on its own.

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"github.com/vxswitch/vxswitch/internal/busypoll"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/busypoll"
 )
 
 var (
