@@ -15,7 +15,12 @@ import (
 // switch has been idle for the window; without BusyPoll, ReadReady is
 // never called.
 func TestBusyPoll(t *testing.T) {
-	for _, window := range []time.Duration{0, 30 * time.Millisecond} {
+	// The window is wide so that a scheduling gap on a loaded machine
+	// (make test runs packages in parallel, with -race) does not make the
+	// switch look idle between frames; frames come a sixth of it apart,
+	// 18 of them, so a has traffic for three windows as before.
+	for _, window := range []time.Duration{0, 200 * time.Millisecond} {
+		gap := max(window/6, 5*time.Millisecond)
 		ports := map[string]*porttest.Port{}
 		sw := dataplane.New(dataplane.Config{
 			Bridge:   "bp",
@@ -50,7 +55,7 @@ func TestBusyPoll(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatalf("busy-poll %v: frame %d not forwarded", window, i)
 			}
-			time.Sleep(5 * time.Millisecond) // inside the window: the readers are polling
+			time.Sleep(gap) // inside the window: the readers are polling
 			if i == 12 {
 				bMid = b.ReadReadyCalls.Load()
 			}
