@@ -87,7 +87,8 @@ type FlushReply struct {
 // ShowReply is `vxswitch show`: the bridge, its ports and the tunnel.
 type ShowReply struct {
 	Bridge  string     `json:"bridge"`
-	Workers int        `json:"workers"` // readers per port and per tunnel (workers)
+	Workers int        `json:"workers"`        // readers per port and per tunnel (workers)
+	CPUs    string     `json:"cpus,omitempty"` // the agent's CPU list (cpus), empty when not pinned
 	Ports   []PortInfo `json:"ports"`
 	VXLAN   *VXLANInfo `json:"vxlan,omitempty"` // nil without a vxlan section
 	VTEPs   []VTEPInfo `json:"vteps"`

@@ -17,7 +17,7 @@ var _ Backend = (*Agent)(nil)
 
 // Show implements Backend.
 func (a *Agent) Show(context.Context) (ShowReply, error) {
-	r := ShowReply{Bridge: a.cfg.Bridge, Workers: a.sw.Workers(), Ports: []PortInfo{}, VTEPs: []VTEPInfo{}}
+	r := ShowReply{Bridge: a.cfg.Bridge, Workers: a.sw.Workers(), CPUs: FormatCPUList(a.cfg.CPUs), Ports: []PortInfo{}, VTEPs: []VTEPInfo{}}
 	for _, ps := range a.sw.Ports() {
 		r.Ports = append(r.Ports, portInfo(ps))
 	}

@@ -29,6 +29,7 @@ type Config struct {
 	BusyPoll     time.Duration          // busy-poll: readers poll this long after traffic before sleeping; 0 = off
 	MACTableSize int                    // mac-table-size: FDB capacity
 	Workers      int                    // workers: reader goroutines (queues) per port and per tunnel
+	CPUs         []int                  // cpus: the CPUs the agent's threads may run on, sorted; empty = all the process may use
 	Ports        []dataplane.PortConfig // ports: normalised; MTU 0 = bridge mtu (internal) or the device's (system)
 	VXLAN        VXLANConfig            // vxlan
 	Gossip       GossipConfig           // gossip

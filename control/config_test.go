@@ -82,6 +82,7 @@ mtu: 9000
 mac-aging: 60            # bare seconds
 workers: 2
 busy-poll: 200us
+cpus: 3,0-1
 ports:
   - {name: up0, type: system, trunks: "7,220-221", vlan-mode: native-tagged, tag: 7, mtu: 1500, mac-limit: 100}
   - {name: c1, type: internal, netns: green-c1}
@@ -104,6 +105,7 @@ control: {socket: /tmp/x.sock, group: vxswitch}
 	}
 	want := DefaultConfig()
 	want.Bridge, want.MTU, want.MACAging, want.Workers, want.BusyPoll = "green", 9000, time.Minute, 2, 200*time.Microsecond
+	want.CPUs = []int{0, 1, 3}
 	want.Ports = []dataplane.PortConfig{
 		{Name: "up0", Type: dataplane.PortSystem, Mode: dataplane.ModeNativeTagged, ModeSet: true, HasTag: true, Tag: 7,
 			Trunks: vlanSet(7, 220, 221), MTU: 1500, MACLimit: 100},
@@ -145,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", "bridge: x\nbrdge: y\n",
-			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, busy-poll, control, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
+			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, busy-poll, control, cpus, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
 		{"unknown port key", port + "    vlan: 7\n",
 			[]string{`c.yaml:4: ports[0].vlan: unknown key (want one of addresses, mac-limit, mtu, name, netns, tag, trunks, type, vlan-mode)`}},
 		{"repeated key", "mtu: 1500\nmtu: 9000\n", []string{`c.yaml:2: mtu: repeated key`}},
@@ -180,6 +182,13 @@ func TestParseErrors(t *testing.T) {
 		{"busy-poll too long", "busy-poll: 2s\n", []string{`c.yaml:1: busy-poll: busy-poll "2s": want 0 (off) to 1s`}},
 		{"busy-poll word", "busy-poll: on\n", []string{`c.yaml:1: busy-poll: bad duration "on": want 0 (off) or a duration with a unit such as 50us or 20ms`}},
 		{"busy-poll list", "busy-poll: [1ms]\n", []string{`c.yaml:1: busy-poll: want a value, got a list`}},
+		{"cpus word", "cpus: all\n", []string{`c.yaml:1: cpus: cpus "all": "all" is not a CPU number; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus backwards", "cpus: 3-1\n", []string{`c.yaml:1: cpus: cpus "3-1": range "3-1" runs backwards; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus negative", "cpus: -1\n", []string{`c.yaml:1: cpus: cpus "-1": "" is not a CPU number; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus too big", "cpus: 0-5000\n", []string{`c.yaml:1: cpus: cpus "0-5000": CPU 5000 is above 1023; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus empty", "cpus: \"\"\n", []string{`c.yaml:1: cpus: cpus "": empty CPU list; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus trailing comma", "cpus: \"1,\"\n", []string{`c.yaml:1: cpus: cpus "1,": "" is not a CPU number; want CPU numbers and ranges such as 1, 0-3 or 0,2`}},
+		{"cpus list", "cpus: [1]\n", []string{`c.yaml:1: cpus: want a value, got a list`}},
 		{"workers zero", "bridge: x\nworkers: 0\n", []string{`c.yaml:2: workers: 0 out of range 1-16`}},
 		{"workers too many", "workers: 17\n", []string{`c.yaml:1: workers: 17 out of range 1-16`}},
 		{"workers negative", "workers: -2\n", []string{`c.yaml:1: workers: -2 out of range 1-16`}},
@@ -258,6 +267,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte("workers: !!str 2\n"))
 	f.Add([]byte("busy-poll: 50us\nworkers: 2\n"))
 	f.Add([]byte("busy-poll: 0\n"))
+	f.Add([]byte("cpus: 0-1,3\n"))
 	f.Add([]byte("busy-poll: 1h\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("f.yaml", data)

@@ -107,6 +107,7 @@ func (p *parser) parse(data []byte) {
 		"mac-table-size": func(k string, n *yaml.Node) { p.intRange(n, k, 1, 1<<24, &c.MACTableSize) },
 		"workers":        p.workers,
 		"busy-poll":      p.busyPoll,
+		"cpus":           p.cpus,
 		"ports":          p.ports,
 		"vxlan":          p.vxlan,
 		"gossip":         p.gossip,
@@ -336,6 +337,21 @@ func (p *parser) busyPoll(key string, n *yaml.Node) {
 	default:
 		p.cfg.BusyPoll = d
 	}
+}
+
+// cpus parses the agent's CPU list ("1", "0-3", "0,2"); which of them
+// this process may use is checked when the agent pins itself (PinCPUs).
+func (p *parser) cpus(key string, n *yaml.Node) {
+	s, ok := p.scalar(n, key)
+	if !ok {
+		return
+	}
+	cpus, err := ParseCPUList(s)
+	if err != nil {
+		p.errorf(n, key, "cpus %q: %v; want CPU numbers and ranges such as 1, 0-3 or 0,2", s, err)
+		return
+	}
+	p.cfg.CPUs = cpus
 }
 
 // vlan parses one VLAN ID.

@@ -11,7 +11,11 @@ package control
 // over run the traffic's own endpoints. More workers are for more cores,
 // so they get more Ps. Busy polling needs no extra P: its readers sleep
 // on a waker, not in the netpoller (see busypoll.Waker), and with one P
-// its ping p50 was the lowest measured.
+// its ping p50 was the lowest measured. With cpus: set, at most one P
+// per CPU listed.
 func Procs(cfg *Config, limit int) int {
+	if len(cfg.CPUs) > 0 {
+		limit = min(limit, len(cfg.CPUs))
+	}
 	return max(min(cfg.Workers, limit), 1)
 }

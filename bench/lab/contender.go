@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Contender is a switch under test: it provides VLAN 7 between the
@@ -154,10 +156,14 @@ func (c *Container) waitIf(timeout time.Duration) error {
 const PollWindow = 20 * time.Millisecond
 
 // vxswitchVariant parses "vxswitch-veth", "vxswitch-wN" and
-// "vxswitch-veth-wN".
+// "vxswitch-veth-wN", each with an optional "-poll" and then "-pin".
 func vxswitchVariant(base, bin string) (*VXSwitch, error) {
 	v := &VXSwitch{Binary: bin}
 	rest := strings.TrimPrefix(base, "vxswitch")
+	pin := false
+	if r, ok := strings.CutSuffix(rest, "-pin"); ok {
+		pin, rest = true, r
+	}
 	if r, ok := strings.CutSuffix(rest, "-poll"); ok {
 		v.BusyPoll, rest = PollWindow, r
 	}
@@ -172,7 +178,40 @@ func vxswitchVariant(base, bin string) (*VXSwitch, error) {
 		v.Workers, rest = n, ""
 	}
 	if rest != "" {
-		return nil, fmt.Errorf("want vxswitch, vxswitch-veth, vxswitch-wN or vxswitch-veth-wN, each optionally with -poll")
+		return nil, fmt.Errorf("want vxswitch, vxswitch-veth, vxswitch-wN or vxswitch-veth-wN, each optionally with -poll, then -pin")
+	}
+	if pin {
+		cpus, err := PinCPUs(max(v.Workers, 1))
+		if err != nil {
+			return nil, err
+		}
+		v.CPUs = cpus
 	}
 	return v, nil
+}
+
+// PinCPUs is the `cpus:` of the -pin variants: the last n CPUs this
+// process may use, so that every agent of the lab shares them and the
+// first CPUs are left to the traffic's endpoints. Measured on 2 CPUs
+// (bench/RESULTS.md): two agents on one CPU wake each other there
+// instead of through an IPI to the other vCPU.
+func PinCPUs(n int) (string, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return "", fmt.Errorf("-pin: %w", err)
+	}
+	var cpus []int
+	for c := 1023; c >= 0 && len(cpus) < n; c-- {
+		if set.IsSet(c) {
+			cpus = append([]int{c}, cpus...)
+		}
+	}
+	if len(cpus) < n {
+		return "", fmt.Errorf("-pin: %d CPUs wanted, this process may use %d", n, set.Count())
+	}
+	parts := make([]string, len(cpus))
+	for i, c := range cpus {
+		parts[i] = strconv.Itoa(c)
+	}
+	return strings.Join(parts, ","), nil
 }

@@ -31,6 +31,9 @@ type VXSwitch struct {
 	// BusyPoll, when above 0, is written as `busy-poll:` (the contender
 	// is then called vxswitch...-poll).
 	BusyPoll time.Duration
+	// CPUs, when set, is written as `cpus:` for every agent, so all of
+	// them share those CPUs (the contender is then called vxswitch...-pin).
+	CPUs string
 	// StartTimeout bounds the wait for the agent's ports; 0 means 20 s.
 	StartTimeout time.Duration
 
@@ -42,7 +45,8 @@ var _ Contender = (*VXSwitch)(nil)
 // MaxWorkers is the largest `workers:` the agent accepts.
 const MaxWorkers = 16
 
-// Name returns "vxswitch", with "-veth" for Veths and "-wN" for N workers.
+// Name returns "vxswitch", with "-veth" for Veths, "-wN" for N workers,
+// "-poll" for BusyPoll and "-pin" for CPUs.
 func (v *VXSwitch) Name() string {
 	name := "vxswitch"
 	if v.Veths {
@@ -53,6 +57,9 @@ func (v *VXSwitch) Name() string {
 	}
 	if v.BusyPoll > 0 {
 		name += "-poll"
+	}
+	if v.CPUs != "" {
+		name += "-pin"
 	}
 	return name
 }
@@ -90,6 +97,9 @@ func (v *VXSwitch) Config(t *Topo, h *Host) string {
 	c := config(t, h, v.Workers)
 	if v.BusyPoll > 0 {
 		c = strings.Replace(c, "ports:\n", fmt.Sprintf("busy-poll: %v\nports:\n", v.BusyPoll), 1)
+	}
+	if v.CPUs != "" {
+		c = strings.Replace(c, "ports:\n", fmt.Sprintf("cpus: %q\nports:\n", v.CPUs), 1)
 	}
 	return c
 }

@@ -2,8 +2,11 @@ package lab_test
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
 	"github.com/vxswitch/vxswitch/internal/testutil"
@@ -70,6 +73,10 @@ func TestVXSwitchConfigWorkers(t *testing.T) {
 	if got := (&lab.VXSwitch{BusyPoll: lab.PollWindow}).Config(top, h); got != want {
 		t.Errorf("BusyPoll: config:\n%s\nwant:\n%s", got, want)
 	}
+	want = strings.Replace(oneWorkerConfig, "ports:\n", "cpus: \"1\"\nports:\n", 1)
+	if got := (&lab.VXSwitch{CPUs: "1"}).Config(top, h); got != want {
+		t.Errorf("CPUs: config:\n%s\nwant:\n%s", got, want)
+	}
 }
 
 func TestContenderByName(t *testing.T) {
@@ -84,6 +91,8 @@ func TestContenderByName(t *testing.T) {
 		{"vxswitch-veth", "vxswitch-veth", 0},
 		{"vxswitch-veth-w2-poll", "vxswitch-veth-w2-poll", 2},
 		{"vxswitch-poll", "vxswitch-poll", 0},
+		{"vxswitch-pin", "vxswitch-pin", 0},
+		{"vxswitch-veth-w2-poll-pin", "vxswitch-veth-w2-poll-pin", 2},
 		{"kernel", "kernel", 0},
 		{"ovs-nooffload", "ovs-nooffload", 0},
 	}
@@ -102,11 +111,31 @@ func TestContenderByName(t *testing.T) {
 		if vx, ok := c.(*lab.VXSwitch); ok && vx.Workers != tt.workers {
 			t.Errorf("ContenderByName(%q): %d workers, want %d", tt.name, vx.Workers, tt.workers)
 		}
+		if vx, ok := c.(*lab.VXSwitch); ok && (vx.CPUs != "") != strings.HasSuffix(tt.name, "-pin") {
+			t.Errorf("ContenderByName(%q): CPUs %q", tt.name, vx.CPUs)
+		}
 	}
-	for _, bad := range []string{"vxswitch-w1", "vxswitch-w17", "vxswitch-w02", "vxswitch-wx", "vxswitch-w", "bridge", "vxswitch-poll-w2", "vxswitch-w2-veth", "vxswitch-vet"} {
+	for _, bad := range []string{"vxswitch-w1", "vxswitch-w17", "vxswitch-w02", "vxswitch-wx", "vxswitch-w", "bridge", "vxswitch-poll-w2", "vxswitch-w2-veth", "vxswitch-vet", "vxswitch-pin-poll", "vxswitch-pin-veth", "vxswitch-pin-pin"} {
 		if _, err := lab.ContenderByName(bad, "/bin/true"); err == nil {
 			t.Errorf("ContenderByName(%q) accepted", bad)
 		}
+	}
+	// -pin takes the last CPUs this process may use, as many as workers.
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	last := 0
+	for c := range 1024 {
+		if set.IsSet(c) {
+			last = c
+		}
+	}
+	if got, err := lab.PinCPUs(1); err != nil || got != strconv.Itoa(last) {
+		t.Errorf("PinCPUs(1) = %q, %v; want %d", got, err, last)
+	}
+	if got, err := lab.PinCPUs(set.Count() + 1); err == nil {
+		t.Errorf("PinCPUs(%d) = %q on %d CPUs, want an error", set.Count()+1, got, set.Count())
 	}
 	if ps := (lab.Kernel{}).SwitchProcs(); ps != nil {
 		t.Errorf("Kernel.SwitchProcs = %v, want nil (no process of its own)", ps)

@@ -49,6 +49,13 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 		cfg.Control.Socket = a.socketPath()
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	// Pin before the switch starts its readers, so that every thread the
+	// runtime makes for them inherits the CPUs.
+	if len(cfg.CPUs) > 0 {
+		if err := control.PinCPUs(cfg.CPUs); err != nil {
+			return err
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -61,7 +68,7 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		procs := control.Procs(cfg, runtime.GOMAXPROCS(0))
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		log.Info("scheduler", "gomaxprocs", procs)
+		log.Info("scheduler", "gomaxprocs", procs, "cpus", control.FormatCPUList(cfg.CPUs))
 	}
 	<-ctx.Done()
 	stop() // a second signal now kills at once, as without a handler

@@ -303,15 +303,19 @@ func TestShowOutput(t *testing.T) {
 	}
 }
 
-// With more than one worker, show says how many on the bridge line;
-// with one it prints what it always did.
+// With more than one worker, show says how many on the bridge line, and
+// with cpus: set, which CPUs; otherwise it prints what it always did.
 func TestShowWorkers(t *testing.T) {
 	for _, tc := range []struct {
 		workers int
+		cpus    string
 		line    string
-	}{{0, "Bridge blue\n"}, {1, "Bridge blue\n"}, {2, "Bridge blue, 2 workers\n"}} {
+	}{
+		{0, "", "Bridge blue\n"}, {1, "", "Bridge blue\n"}, {2, "", "Bridge blue, 2 workers\n"},
+		{1, "1", "Bridge blue, CPUs 1\n"}, {2, "0-1,3", "Bridge blue, 2 workers, CPUs 0-1,3\n"},
+	} {
 		f := newFake()
-		f.ShowReply.Workers = tc.workers
+		f.ShowReply.Workers, f.ShowReply.CPUs = tc.workers, tc.cpus
 		serveFake(t, f)
 		out, _, code := cli(t, "show")
 		if code != 0 || !strings.HasPrefix(out, tc.line) || strings.Count(out, "Bridge") != 1 {

@@ -37,11 +37,14 @@ func (a *app) runShow(cmd *cobra.Command, f *showFlags) error {
 }
 
 func printShow(w io.Writer, r control.ShowReply) error {
+	fmt.Fprintf(w, "Bridge %s", r.Bridge)
 	if r.Workers > 1 {
-		fmt.Fprintf(w, "Bridge %s, %d workers\n", r.Bridge, r.Workers)
-	} else {
-		fmt.Fprintf(w, "Bridge %s\n", r.Bridge)
+		fmt.Fprintf(w, ", %d workers", r.Workers)
 	}
+	if r.CPUs != "" {
+		fmt.Fprintf(w, ", CPUs %s", r.CPUs)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, " Port\tType\tMode\tTag\tTrunks\tMTU\tState\tNetns")
 	for _, p := range r.Ports {
