@@ -68,7 +68,11 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 	if os.Getenv("GOMAXPROCS") == "" {
 		procs := control.Procs(cfg, runtime.GOMAXPROCS(0))
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		log.Info("scheduler", "gomaxprocs", procs, "cpus", control.FormatCPUList(cfg.CPUs))
+		cpus := control.FormatCPUList(cfg.CPUs)
+		if cpus == "" {
+			cpus = "all"
+		}
+		log.Info("scheduler", "gomaxprocs", procs, "cpus", cpus)
 	}
 	<-ctx.Done()
 	stop() // a second signal now kills at once, as without a handler
