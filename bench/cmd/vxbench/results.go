@@ -191,11 +191,11 @@ func (r *Results) Render() (string, error) {
 	hdr = append(hdr, cs...)
 	// Ratios against the two reference contenders only; variants
 	// (-nooffload, IPv6 underlay) are often measured in other runs.
-	// vxswitch-veth (containers on veths like the references') gets its
-	// own ratios.
+	// vxswitch-veth (containers on veths like the references') and
+	// vxswitch-pin (the agents sharing a CPU, cpus:) get their own.
 	type pair struct{ vx, ref string }
 	var ratios []pair
-	for _, vx := range []string{"vxswitch", "vxswitch-veth"} {
+	for _, vx := range []string{"vxswitch", "vxswitch-veth", "vxswitch-pin"} {
 		if !slices.Contains(cs, vx) {
 			continue
 		}

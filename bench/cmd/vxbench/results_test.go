@@ -158,11 +158,12 @@ func TestNotesShared(t *testing.T) {
 	}
 }
 
-// TestRatiosForVethVariant: vxswitch-veth gets its own ratio columns
-// next to vxswitch's.
+// TestRatiosForVethVariant: vxswitch-veth and vxswitch-pin get their own
+// ratio columns next to vxswitch's.
 func TestRatiosForVethVariant(t *testing.T) {
 	r := Results{Entries: []Entry{
 		entry("vxswitch", "pps", 100), entry("vxswitch-veth", "pps", 300),
+		entry("vxswitch-pin", "pps", 120),
 		entry("kernel", "pps", 200), entry("ovs", "pps", 50),
 	}}
 	got, err := r.Render()
@@ -170,8 +171,8 @@ func TestRatiosForVethVariant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| vxswitch/kernel | vxswitch/ovs | vxswitch-veth/kernel | vxswitch-veth/ovs |",
-		"| 0.50 | 2.00 | 1.50 | 6.00 |",
+		"| vxswitch/kernel | vxswitch/ovs | vxswitch-veth/kernel | vxswitch-veth/ovs | vxswitch-pin/kernel | vxswitch-pin/ovs |",
+		"| 0.50 | 2.00 | 1.50 | 6.00 | 0.60 | 2.40 |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("render lacks %q:\n%s", want, got)
