@@ -168,6 +168,7 @@ type PortAddRequest struct {
 	Addresses []string `json:"addresses,omitempty"` // CIDR: 192.0.2.1/24
 	MTU       int      `json:"mtu,omitempty"`       // 0: the bridge's mtu
 	MACLimit  int      `json:"mac_limit,omitempty"`
+	MAC       string   `json:"mac,omitempty"` // internal ports: the interface's Ethernet address
 }
 
 // PortConfig checks r and converts it. Every error is an *APIError with
@@ -222,6 +223,13 @@ func (r *PortAddRequest) PortConfig() (dataplane.PortConfig, error) {
 	}
 	if r.MACLimit < 0 {
 		return bad("mac-limit %d must not be negative", r.MACLimit)
+	}
+	if r.MAC != "" {
+		mac, err := dataplane.ParseMAC(r.MAC)
+		if err != nil {
+			return bad("%v", err)
+		}
+		pc.MAC = mac
 	}
 	if err := pc.Normalize(); err != nil {
 		return bad("%v", err)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"reflect"
@@ -85,7 +86,7 @@ busy-poll: 200us
 cpus: 3,0-1
 ports:
   - {name: up0, type: system, trunks: "7,220-221", vlan-mode: native-tagged, tag: 7, mtu: 1500, mac-limit: 100}
-  - {name: c1, type: internal, netns: green-c1}
+  - {name: c1, type: internal, netns: green-c1, mac: "02:00:5e:10:00:01"}
 vxlan:
   local: 2001:db8::2
   trunk-vni: 5000
@@ -109,7 +110,8 @@ control: {socket: /tmp/x.sock, group: vxswitch}
 	want.Ports = []dataplane.PortConfig{
 		{Name: "up0", Type: dataplane.PortSystem, Mode: dataplane.ModeNativeTagged, ModeSet: true, HasTag: true, Tag: 7,
 			Trunks: vlanSet(7, 220, 221), MTU: 1500, MACLimit: 100},
-		{Name: "c1", Type: dataplane.PortInternal, Mode: dataplane.ModeTrunk, NetNS: "/run/netns/green-c1"},
+		{Name: "c1", Type: dataplane.PortInternal, Mode: dataplane.ModeTrunk, NetNS: "/run/netns/green-c1",
+			MAC: net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}},
 	}
 	want.VXLAN = VXLANConfig{
 		Enabled: true, Local: netip.MustParseAddr("2001:db8::2"), Port: 4789,
@@ -149,7 +151,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top-level key", "bridge: x\nbrdge: y\n",
 			[]string{`c.yaml:2: brdge: unknown key (want one of bridge, busy-poll, control, cpus, gossip, mac-aging, mac-table-size, metrics, mtu, ports, vxlan, workers)`}},
 		{"unknown port key", port + "    vlan: 7\n",
-			[]string{`c.yaml:4: ports[0].vlan: unknown key (want one of addresses, mac-limit, mtu, name, netns, tag, trunks, type, vlan-mode)`}},
+			[]string{`c.yaml:4: ports[0].vlan: unknown key (want one of addresses, mac, mac-limit, mtu, name, netns, tag, trunks, type, vlan-mode)`}},
 		{"repeated key", "mtu: 1500\nmtu: 9000\n", []string{`c.yaml:2: mtu: repeated key`}},
 		{"tag out of range", port + "    tag: 5000\n", []string{`c.yaml:4: ports[0].tag: VLAN 5000 out of range 0-4094`}},
 		{"tag not a number", port + "    tag: seven\n", []string{`c.yaml:4: ports[0].tag: want an integer, got "seven"`}},
@@ -177,6 +179,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`c.yaml:2: ports[0].name: port name "abcdefghijklmnop" is 16 bytes; an interface name has at most 15`}},
 		{"port named vxlan", "ports:\n  - name: vxlan\n    type: internal\n", []string{`c.yaml:2: ports[0].name: port name "vxlan" is reserved for the tunnel`}},
 		{"mtu low", "mtu: 67\n", []string{`c.yaml:1: mtu: MTU 67 out of range 68-65535`}},
+		{"port mac", port + "    mac: 01:00:5e:00:00:01\n", []string{`c.yaml:4: ports[0].mac: mac 01:00:5e:00:00:01: a multicast address cannot be an interface's`}},
+		{"port mac word", port + "    mac: random\n", []string{`c.yaml:4: ports[0].mac: mac "random": want an Ethernet address such as 02:00:5e:10:00:01`}},
 		{"busy-poll bare number", "busy-poll: 50\n", []string{`c.yaml:1: busy-poll: bad duration "50": want 0 (off) or a duration with a unit such as 50us or 20ms`}},
 		{"busy-poll negative", "busy-poll: -1ms\n", []string{`c.yaml:1: busy-poll: busy-poll "-1ms": want 0 (off) to 1s`}},
 		{"busy-poll too long", "busy-poll: 2s\n", []string{`c.yaml:1: busy-poll: busy-poll "2s": want 0 (off) to 1s`}},

@@ -96,6 +96,16 @@ func (p *parser) ports(key string, n *yaml.Node) {
 					}
 				})
 			},
+			"mac": func(k string, n *yaml.Node) {
+				if s, ok := p.str(n, k); ok {
+					mac, err := dataplane.ParseMAC(s)
+					if err != nil {
+						p.errorf(n, k, "%v", err)
+						return
+					}
+					pc.MAC = mac
+				}
+			},
 			"mac-limit": func(k string, n *yaml.Node) { p.intRange(n, k, 0, 1<<24, &pc.MACLimit) },
 			"mtu":       func(k string, n *yaml.Node) { p.mtu(n, k, &pc.MTU) },
 		})

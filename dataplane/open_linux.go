@@ -9,7 +9,8 @@ import (
 
 // OpenDevice opens the device behind a port: for an internal port it
 // creates the TAP, then sets its MTU, moves its kernel side into the
-// namespace and adds the addresses; for a system port it attaches an
+// namespace and adds the addresses (and sets its MAC first, when pc.MAC
+// says); for a system port it attaches an
 // AF_PACKET socket to the existing interface. pc.Queues > 1 opens that
 // many TAP queues or fanout sockets.
 func OpenDevice(pc PortConfig) (Port, error) {
@@ -18,6 +19,12 @@ func OpenDevice(pc PortConfig) (Port, error) {
 		dev, err := OpenInternal(pc.Name, InternalOptions{MTU: pc.MTU, Queues: pc.Queues})
 		if err != nil {
 			return nil, err
+		}
+		if pc.MAC != nil {
+			if err := setMAC(pc.Name, pc.MAC); err != nil {
+				dev.Close()
+				return nil, fmt.Errorf("internal port %q: %w", pc.Name, err)
+			}
 		}
 		if err := SetupInternalLink(pc.Name, pc.MTU, pc.NetNS, pc.Addresses); err != nil {
 			dev.Close()
@@ -42,6 +49,19 @@ func OpenDevice(pc PortConfig) (Port, error) {
 		return dev, nil
 	}
 	return nil, fmt.Errorf("port %q: type %q: want internal or system", pc.Name, pc.Type)
+}
+
+// setMAC sets the Ethernet address of interface name, in the agent's
+// namespace (an internal port's, before it moves).
+func setMAC(name string, mac net.HardwareAddr) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find link: %w", err)
+	}
+	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("set mac %s: %w", mac, err)
+	}
+	return nil
 }
 
 func setUp(name string) error {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 )
 
@@ -32,6 +33,10 @@ type PortConfig struct {
 	// internal port is moved there. Empty: stays in the agent's namespace.
 	NetNS     string
 	Addresses []netip.Prefix
+	// MAC is the kernel side's Ethernet address of an internal port; nil
+	// leaves the random one the kernel gives a new TAP, which changes
+	// each time the agent creates the port.
+	MAC net.HardwareAddr
 	// MACLimit bounds the FDB entries learned on this port; 0 = no limit.
 	MACLimit int
 	// Queues is how many queues the device is opened with (OpenDevice):
@@ -73,8 +78,39 @@ func (c *PortConfig) Normalize() error {
 	if c.Queues < 0 || c.Queues > MaxQueues {
 		return fmt.Errorf("port %q: %d queues: want 1-%d", c.Name, c.Queues, MaxQueues)
 	}
-	if c.Type == PortSystem && (c.NetNS != "" || len(c.Addresses) > 0) {
-		return fmt.Errorf("port %q: netns and addresses apply to internal ports only", c.Name)
+	if c.Type == PortSystem && (c.NetNS != "" || len(c.Addresses) > 0 || c.MAC != nil) {
+		return fmt.Errorf("port %q: netns, addresses and mac apply to internal ports only", c.Name)
+	}
+	if c.MAC != nil {
+		if err := checkPortMAC(c.MAC); err != nil {
+			return fmt.Errorf("port %q: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// ParseMAC parses the Ethernet address of an internal port
+// ("02:00:5e:10:00:01"): 48 bits, unicast and not all zeros, as the
+// kernel takes for an interface.
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("mac %q: want an Ethernet address such as 02:00:5e:10:00:01", s)
+	}
+	if err := checkPortMAC(mac); err != nil {
+		return nil, err
+	}
+	return mac, nil
+}
+
+func checkPortMAC(mac net.HardwareAddr) error {
+	switch {
+	case len(mac) != 6:
+		return fmt.Errorf("mac %s: want a 48-bit Ethernet address", mac)
+	case mac[0]&1 != 0:
+		return fmt.Errorf("mac %s: a multicast address cannot be an interface's", mac)
+	case [6]byte(mac) == [6]byte{}:
+		return fmt.Errorf("mac %s: all zeros cannot be an interface's", mac)
 	}
 	return nil
 }

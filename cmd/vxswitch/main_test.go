@@ -196,7 +196,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"port", "add", "c1", "--type", "bridge"}, `port type "bridge": want internal or system`},
 		{[]string{"port", "add", "c1", "--type", "internal", "--trunks", "7,x"}, `bad VLAN "x"`},
 		{[]string{"port", "add", "c1", "--type", "internal", "--tag", "4095"}, "VLAN 4095 out of range"},
-		{[]string{"port", "add", "c1", "--type", "system", "--address", "192.0.2.1/24"}, "netns and addresses apply to internal ports only"},
+		{[]string{"port", "add", "c1", "--type", "system", "--address", "192.0.2.1/24"}, "netns, addresses and mac apply to internal ports only"},
 		{[]string{"port", "add", "abcdefghijklmnop", "--type", "internal"}, "at most 15"},
 		{[]string{"port", "del"}, "missing NAME"},
 		{[]string{"agent"}, "--config FILE is required"},

@@ -17,6 +17,7 @@ type portAddFlags struct {
 	addresses []string
 	mtu       int
 	macLimit  int
+	mac       string
 }
 
 func newPortCmd(a *app) *cobra.Command {
@@ -33,7 +34,7 @@ func newPortCmd(a *app) *cobra.Command {
 func newPortAddCmd(a *app) *cobra.Command {
 	f := &portAddFlags{}
 	cmd := &cobra.Command{
-		Use:   "add NAME --type system|internal [--tag N] [--trunks LIST] [--vlan-mode M] [--netns PATH] [--address CIDR]...",
+		Use:   "add NAME --type system|internal [--tag N] [--trunks LIST] [--vlan-mode M] [--netns PATH] [--address CIDR]... [--mac MAC]",
 		Short: "Add a port: a TAP the switch creates (internal) or an existing interface (system)",
 		Args:  oneArg("NAME"),
 		RunE:  func(cmd *cobra.Command, args []string) error { return a.runPortAdd(cmd, args[0], f) },
@@ -47,6 +48,7 @@ func newPortAddCmd(a *app) *cobra.Command {
 	fl.StringArrayVar(&f.addresses, "address", nil, "`CIDR` address for an internal port's interface (repeatable)")
 	fl.IntVar(&f.mtu, "mtu", 0, "MTU `N` (default: the bridge's mtu for internal ports)")
 	fl.IntVar(&f.macLimit, "mac-limit", 0, "at most `N` learned MACs on this port (0: no limit)")
+	fl.StringVar(&f.mac, "mac", "", "Ethernet address `MAC` of an internal port's interface (default: random)")
 	return cmd
 }
 
@@ -56,7 +58,7 @@ func (a *app) runPortAdd(cmd *cobra.Command, name string, f *portAddFlags) error
 	}
 	req := control.PortAddRequest{
 		Name: name, Type: f.typ, Tag: f.tag.ptr(), Trunks: f.trunks, VLANMode: f.vlanMode,
-		NetNS: f.netns, Addresses: f.addresses, MTU: f.mtu, MACLimit: f.macLimit,
+		NetNS: f.netns, Addresses: f.addresses, MTU: f.mtu, MACLimit: f.macLimit, MAC: f.mac,
 	}
 	// The agent checks again; checking here makes bad usage exit 2 with
 	// a hint even when the agent is not running.
