@@ -15,19 +15,18 @@ import (
 // until a pass finds none left to move. A CPU this process may not run on
 // (not online, or outside its cpuset) is an error, and then nothing moves.
 func PinCPUs(cpus []int) error {
+	if len(cpus) == 0 {
+		return fmt.Errorf("cpus: empty CPU list")
+	}
 	var allowed, want unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
 		return fmt.Errorf("cpus: %w", err)
 	}
-	want.Zero()
 	for _, c := range cpus {
 		if !allowed.IsSet(c) {
 			return fmt.Errorf("cpus: CPU %d is not one this process may run on (it may use %s)", c, FormatCPUList(setCPUs(&allowed)))
 		}
 		want.Set(c)
-	}
-	if len(cpus) == 0 {
-		return fmt.Errorf("cpus: empty CPU list")
 	}
 	for pass := 0; pass < 10; pass++ {
 		moved, err := pinThreads(&want)

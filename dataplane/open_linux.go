@@ -54,25 +54,40 @@ func OpenDevice(pc PortConfig) (Port, error) {
 // setMAC sets the Ethernet address of interface name, in the agent's
 // namespace (an internal port's, before it moves).
 func setMAC(name string, mac net.HardwareAddr) error {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("find link: %w", err)
-	}
-	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
-		return fmt.Errorf("set mac %s: %w", mac, err)
-	}
-	return nil
+	return updateLink(name, func(l netlink.Link) error {
+		if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+			return fmt.Errorf("set mac %s: %w", mac, err)
+		}
+		return nil
+	})
 }
 
 func setUp(name string) error {
+	return updateLink(name, func(l netlink.Link) error {
+		if err := netlink.LinkSetUp(l); err != nil {
+			return fmt.Errorf("set up: %w", err)
+		}
+		return nil
+	})
+}
+
+func setMTU(name string, mtu int) error {
+	return updateLink(name, func(l netlink.Link) error {
+		if err := netlink.LinkSetMTU(l, mtu); err != nil {
+			return fmt.Errorf("set MTU %d: %w", mtu, err)
+		}
+		return nil
+	})
+}
+
+// updateLink finds interface name in the agent's namespace and applies
+// set to it.
+func updateLink(name string, set func(netlink.Link) error) error {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("find link: %w", err)
 	}
-	if err := netlink.LinkSetUp(l); err != nil {
-		return fmt.Errorf("set up: %w", err)
-	}
-	return nil
+	return set(l)
 }
 
 // linkMTU reads an interface's MTU in the agent's namespace; 0 if unknown.

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/internal/busypoll"
@@ -230,17 +229,6 @@ func openTAPQueue(name string, multi bool) (*os.File, error) {
 	}
 	// The fd is non-blocking, so os.NewFile puts it in the netpoller.
 	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
-}
-
-func setMTU(name string, mtu int) error {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("find link: %w", err)
-	}
-	if err := netlink.LinkSetMTU(l, mtu); err != nil {
-		return fmt.Errorf("set MTU %d: %w", mtu, err)
-	}
-	return nil
 }
 
 func (p *tapPort) BatchSize() int { return p.batch }
