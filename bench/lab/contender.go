@@ -69,7 +69,8 @@ func (e *UnavailableError) Error() string {
 // ContenderByName returns the named contender: "vxswitch" (needs the
 // binary's path), "vxswitch-veth" (containers on veths as system ports),
 // "vxswitch-wN" or "vxswitch-veth-wN" (N workers, 2-16: the agent's
-// `workers: N`), "kernel" or "ovs", each optionally with the
+// `workers: N`), "kernel", "ovs" or "ovs-tap" (containers on OVS
+// internal ports, see OVS.TapContainers), each optionally with the
 // suffix "-nooffload" (see NoOffload).
 func ContenderByName(name, vxswitchBin string) (Contender, error) {
 	base, nooff := strings.CutSuffix(name, "-nooffload")
@@ -87,8 +88,10 @@ func ContenderByName(name, vxswitchBin string) (Contender, error) {
 		c = Kernel{}
 	case base == "ovs":
 		c = &OVS{}
+	case base == "ovs-tap":
+		c = &OVS{TapContainers: true}
 	default:
-		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-veth, vxswitch-wN, vxswitch-veth-wN, kernel or ovs, optionally with -nooffload)", name)
+		return nil, fmt.Errorf("unknown contender %q (want vxswitch, vxswitch-veth, vxswitch-wN, vxswitch-veth-wN, kernel, ovs or ovs-tap, optionally with -nooffload)", name)
 	}
 	if nooff {
 		c = NoOffload{c}

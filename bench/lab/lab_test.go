@@ -239,10 +239,17 @@ func TestClosedLab(t *testing.T) {
 }
 
 // TestOVSTwoHosts builds the classic lab with Open vSwitch's userspace
-// datapath and pings across its VXLAN tunnel.
+// datapath and pings across its VXLAN tunnel, with the containers on
+// veths (ovs) and on OVS internal ports moved into their namespaces
+// (ovs-tap).
 func TestOVSTwoHosts(t *testing.T) {
+	for _, c := range []*lab.OVS{{}, {TapContainers: true}} {
+		t.Run(c.Name(), func(t *testing.T) { testOVSTwoHosts(t, c) })
+	}
+}
+
+func testOVSTwoHosts(t *testing.T, c *lab.OVS) {
 	testutil.RequireRoot(t)
-	c := &lab.OVS{}
 	if err := c.Available(); err != nil {
 		t.Skip(err)
 	}
@@ -258,6 +265,13 @@ func TestOVSTwoHosts(t *testing.T) {
 		t.Errorf("SwitchProcs run %v, want each host's ovsdb-server and ovs-vswitchd", names)
 	}
 	blue, green := top.Hosts[0].Containers[0], top.Hosts[1].Containers[0]
+	if c.TapContainers {
+		// The container's interface is the OVS internal port, a TAP.
+		out, err := l.Exec(blue.NS, "ip", "-d", "link", "show", "dev", blue.IfName)
+		if err != nil || !strings.Contains(out, "tun type tap") {
+			t.Errorf("%s in %s is not a TAP: %v\n%s", blue.IfName, blue.NS, err, out)
+		}
+	}
 	for _, dst := range []string{green.Addr6.Addr().String(), top.Hosts[1].SVI4.Addr().String()} {
 		if out, err := l.Exec(blue.NS, "ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", dst); err != nil {
 			t.Errorf("ping %s -> %s: %v\n%s", blue, dst, err, out)

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,14 +29,26 @@ const OVSSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 //
 // The vxlan port has no tag, so it is a trunk: frames cross the tunnel
 // with their 802.1Q tag inside VNI 7, as in the classic OVS lab.
+//
+// With TapContainers ("ovs-tap") the containers' interfaces are OVS
+// internal ports instead of veths: in the userspace datapath those are
+// TAPs that ovs-vswitchd reads and writes, moved into the containers'
+// namespaces, which is what vxswitch's internal ports are. It compares
+// the two switches port type for port type.
 type OVS struct {
-	procs []*Proc // ovsdb-server and ovs-vswitchd of every host
+	TapContainers bool
+	procs         []*Proc // ovsdb-server and ovs-vswitchd of every host
 }
 
 var _ Contender = (*OVS)(nil)
 
-// Name returns "ovs".
-func (*OVS) Name() string { return "ovs" }
+// Name returns "ovs", or "ovs-tap" with TapContainers.
+func (c *OVS) Name() string {
+	if c.TapContainers {
+		return "ovs-tap"
+	}
+	return "ovs"
+}
 
 // Available needs the OVS binaries and the schema.
 func (*OVS) Available() error {
@@ -54,8 +67,9 @@ func (*OVS) Available() error {
 	return nil
 }
 
-// ContainerVeths is true: containers hang off br-int through veths.
-func (*OVS) ContainerVeths() bool { return true }
+// ContainerVeths is true unless TapContainers: containers hang off br-int
+// through veths.
+func (c *OVS) ContainerVeths() bool { return !c.TapContainers }
 
 // ovsHost is one host's OVS instance.
 type ovsHost struct {
@@ -180,6 +194,12 @@ func (c *OVS) setupHost(t *Topo, h *Host) error {
 		}
 	}
 	for _, ct := range h.Containers {
+		if c.TapContainers {
+			if err := o.tapContainer(ct, mtu); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := o.vsctl("add-port", "br-int", ct.Name, fmt.Sprintf("tag=%d", VLAN),
 			"--", "set", "interface", ct.Name, "mtu_request="+mtu); err != nil {
 			return err
@@ -200,4 +220,23 @@ func (c *OVS) setupHost(t *Topo, h *Host) error {
 		}
 	}
 	return vsd.Alive()
+}
+
+// tapContainer gives container ct an OVS internal port (a TAP in the
+// userspace datapath) named like the container, moved into its namespace
+// and addressed there, as vxswitch's internal ports with netns: are.
+func (o *ovsHost) tapContainer(ct *Container, mtu string) error {
+	if err := o.vsctl("add-port", "br-int", ct.Name, fmt.Sprintf("tag=%d", VLAN),
+		"--", "set", "interface", ct.Name, "type=internal", "mtu_request="+mtu); err != nil {
+		return err
+	}
+	if _, err := o.l.Exec(o.h.NS, "ip", "link", "set", ct.Name, "netns", ct.NS); err != nil {
+		return err
+	}
+	for _, a := range []netip.Prefix{ct.Addr4, ct.Addr6} {
+		if err := o.l.Addr(ct.NS, ct.IfName, a.String()); err != nil {
+			return err
+		}
+	}
+	return o.l.Up(ct.NS, ct.IfName)
 }

@@ -95,6 +95,7 @@ func TestContenderByName(t *testing.T) {
 		{"vxswitch-veth-w2-poll-pin", "vxswitch-veth-w2-poll-pin", 2},
 		{"kernel", "kernel", 0},
 		{"ovs-nooffload", "ovs-nooffload", 0},
+		{"ovs-tap", "ovs-tap", 0},
 	}
 	for _, tt := range tests {
 		c, err := lab.ContenderByName(tt.name, "/bin/true")

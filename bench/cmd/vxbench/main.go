@@ -74,7 +74,7 @@ func main() {
 	c := config{prof: &profiler{}}
 	var contenders, metrics string
 	flag.StringVar(&c.vxswitch, "vxswitch", "", "path of the vxswitch binary (needed for the vxswitch contender)")
-	flag.StringVar(&contenders, "contenders", "vxswitch,vxswitch-pin,vxswitch-veth,kernel,ovs", "comma-separated: vxswitch, vxswitch-veth (containers on veths as system ports), vxswitch-wN (N workers, 2-16; also vxswitch-veth-wN), each vxswitch one optionally with -poll (busy-poll) and then -pin (every agent on the last CPUs, cpus:), kernel, ovs; a -nooffload suffix turns offloads off on the containers' interfaces")
+	flag.StringVar(&contenders, "contenders", "vxswitch,vxswitch-pin,vxswitch-veth,kernel,ovs,ovs-tap", "comma-separated: vxswitch, vxswitch-veth (containers on veths as system ports), vxswitch-wN (N workers, 2-16; also vxswitch-veth-wN), each vxswitch one optionally with -poll (busy-poll) and then -pin (every agent on the last CPUs, cpus:), kernel, ovs (containers on veths), ovs-tap (containers on OVS internal ports, TAPs like vxswitch's); a -nooffload suffix turns offloads off on the containers' interfaces")
 	flag.StringVar(&metrics, "metrics", strings.Join(allMetrics, ","), "comma-separated: "+strings.Join(allMetrics, ", "))
 	flag.IntVar(&c.runs, "runs", 3, "runs per metric; the table shows their median and range")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "results file to update (empty: print only)")

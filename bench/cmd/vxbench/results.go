@@ -192,18 +192,19 @@ func (r *Results) Render() (string, error) {
 	// Ratios against the two reference contenders only; variants
 	// (-nooffload, IPv6 underlay) are often measured in other runs.
 	// vxswitch-veth (containers on veths like the references') and
-	// vxswitch-pin (the agents sharing a CPU, cpus:) get their own.
+	// vxswitch-pin (the agents sharing a CPU, cpus:) get their own, and
+	// vxswitch against ovs-tap compares containers on TAPs with
+	// containers on TAPs.
 	type pair struct{ vx, ref string }
 	var ratios []pair
-	for _, vx := range []string{"vxswitch", "vxswitch-veth", "vxswitch-pin"} {
-		if !slices.Contains(cs, vx) {
-			continue
-		}
-		for _, c := range []string{"kernel", "ovs"} {
-			if slices.Contains(cs, c) {
-				ratios = append(ratios, pair{vx, c})
-				hdr = append(hdr, vx+"/"+c)
-			}
+	for _, p := range []pair{
+		{"vxswitch", "kernel"}, {"vxswitch", "ovs"}, {"vxswitch", "ovs-tap"},
+		{"vxswitch-veth", "kernel"}, {"vxswitch-veth", "ovs"},
+		{"vxswitch-pin", "kernel"}, {"vxswitch-pin", "ovs"},
+	} {
+		if slices.Contains(cs, p.vx) && slices.Contains(cs, p.ref) {
+			ratios = append(ratios, p)
+			hdr = append(hdr, p.vx+"/"+p.ref)
 		}
 	}
 	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n")

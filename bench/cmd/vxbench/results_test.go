@@ -179,3 +179,28 @@ func TestRatiosForVethVariant(t *testing.T) {
 		}
 	}
 }
+
+// TestRatiosForOVSTap: vxswitch (containers on TAPs) gets a ratio against
+// ovs-tap (containers on OVS internal ports, TAPs too), and only
+// vxswitch does.
+func TestRatiosForOVSTap(t *testing.T) {
+	r := Results{Entries: []Entry{
+		entry("vxswitch", "local-pps", 200), entry("vxswitch-veth", "local-pps", 600),
+		entry("ovs", "local-pps", 250), entry("ovs-tap", "local-pps", 160),
+	}}
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| vxswitch/ovs | vxswitch/ovs-tap | vxswitch-veth/ovs |",
+		"| 0.80 | 1.25 | 2.40 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("render lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "vxswitch-veth/ovs-tap") {
+		t.Errorf("render has a vxswitch-veth/ovs-tap column:\n%s", got)
+	}
+}
