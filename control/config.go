@@ -74,6 +74,10 @@ type GossipConfig struct {
 	Advertise netip.AddrPort
 	Join      []string // join: seed members, host:port
 	KeyFile   string   // key-file: base64 key of 16, 24 or 32 bytes; empty = no encryption
+	// Name is this member's name in the cluster (name); empty means
+	// hostname-bridge, which collides on hosts cloned with the same
+	// hostname and bridge name.
+	Name string
 }
 
 // ControlConfig is the control section: the local API socket.

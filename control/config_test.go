@@ -99,6 +99,7 @@ gossip:
   bind: :7000
   advertise: 2001:db8::2
   join: [seed.example, "[2001:db8::3]:7001"]
+  name: rack2-green
 control: {socket: /tmp/x.sock, group: vxswitch}
 `))
 	if err != nil {
@@ -123,6 +124,7 @@ control: {socket: /tmp/x.sock, group: vxswitch}
 		Enabled: true, Bind: netip.MustParseAddrPort("0.0.0.0:7000"),
 		Advertise: netip.MustParseAddrPort("[2001:db8::2]:7000"),
 		Join:      []string{"seed.example:7947", "[2001:db8::3]:7001"},
+		Name:      "rack2-green",
 	}
 	want.Control = ControlConfig{Socket: "/tmp/x.sock", Group: "vxswitch"}
 	if !reflect.DeepEqual(cfg, want) {
@@ -218,6 +220,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{`c.yaml:4: ports[0].vlan-mode: vlan-mode "hybrid": want one of trunk, access, native-untagged, native-tagged`}},
 		{"gossip without vxlan", "gossip:\n  bind: 192.0.2.1\n", []string{`c.yaml:1: gossip: needs a vxlan section: gossip finds the VTEPs of the tunnel`}},
 		{"gossip bad join", "vxlan: {local: 192.0.2.1}\ngossip:\n  join: ['a b:1']\n", []string{`c.yaml:3: gossip.join[0]: bad seed "a b:1": want host or host:port`}},
+		{"gossip empty name", "vxlan: {local: 192.0.2.1}\ngossip:\n  name: ''\n", []string{`c.yaml:3: gossip.name: name "": want 1-128 characters; leave it out for hostname-bridge`}},
+		{"gossip name with a space", "vxlan: {local: 192.0.2.1}\ngossip:\n  name: 'rack 2'\n", []string{`c.yaml:3: gossip.name: name "rack 2": no spaces or control characters`}},
+		{"gossip name too long", "vxlan: {local: 192.0.2.1}\ngossip:\n  name: " + strings.Repeat("x", 129) + "\n", []string{`c.yaml:3: gossip.name: name "` + strings.Repeat("x", 129) + `": want 1-128 characters; leave it out for hostname-bridge`}},
 		{"metrics listen", "metrics: {listen: localhost}\n", []string{`c.yaml:1: metrics.listen: bad address "localhost": want host:port`}},
 		{"not a mapping", "- a\n- b\n", []string{`c.yaml:1: want a mapping of keys, got a list`}},
 		{"ports not a list", "ports: {name: x}\n", []string{`c.yaml:1: ports: want a list, got a mapping`}},

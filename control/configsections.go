@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -347,6 +348,15 @@ func (p *parser) gossip(key string, n *yaml.Node) {
 				}
 			})
 		},
+		"name": func(k string, n *yaml.Node) {
+			if s, ok := p.str(n, k); ok {
+				if err := checkMemberName(s); err != nil {
+					p.errorf(n, k, "%v", err)
+					return
+				}
+				g.Name = s
+			}
+		},
 		"key-file": func(k string, n *yaml.Node) {
 			if s, ok := p.str(n, k); ok {
 				if s == "" {
@@ -359,4 +369,23 @@ func (p *parser) gossip(key string, n *yaml.Node) {
 	if g.Advertise.IsValid() && g.Advertise.Port() == 0 {
 		g.Advertise = netip.AddrPortFrom(g.Advertise.Addr(), g.Bind.Port())
 	}
+}
+
+// maxMemberName bounds gossip.name: memberlist sends the name in every
+// message that carries a member.
+const maxMemberName = 128
+
+// checkMemberName accepts a gossip member name: 1 to maxMemberName bytes
+// of printable, non-space text, so that it prints as one column of
+// `vxswitch members`.
+func checkMemberName(s string) error {
+	if s == "" || len(s) > maxMemberName {
+		return fmt.Errorf("name %q: want 1-%d characters; leave it out for hostname-bridge", s, maxMemberName)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return fmt.Errorf("name %q: no spaces or control characters", s)
+		}
+	}
+	return nil
 }

@@ -26,10 +26,11 @@ func (a *Agent) startGossip() error {
 	}
 	v := &a.cfg.VXLAN
 	cfg := gossip.Config{
-		Join:    gc.Join,
-		KeyFile: gc.KeyFile,
-		Meta:    gossip.Meta{VTEP: v.Local, Port: v.Port, Bridge: a.cfg.Bridge, VNIs: a.sw.VNIs()},
-		Logger:  a.log, // gossip adds component=gossip itself
+		Join:     gc.Join,
+		KeyFile:  gc.KeyFile,
+		NodeName: gc.Name,
+		Meta:     gossip.Meta{VTEP: v.Local, Port: v.Port, Bridge: a.cfg.Bridge, VNIs: a.sw.VNIs()},
+		Logger:   a.log, // gossip adds component=gossip itself
 	}
 	if gc.Bind.IsValid() {
 		cfg.Bind = gc.Bind.String()

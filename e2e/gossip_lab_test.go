@@ -87,6 +87,7 @@ type gossipHost struct {
 	cIP    string // the container's address
 	key    string // gossip key file
 	accept string // vxlan.accept; empty for the default
+	member string // gossip.name; empty for the default (hostname-bridge)
 	a      *agent // set by start
 }
 
@@ -115,6 +116,10 @@ func (h *gossipHost) start(t *testing.T) {
 	if h.accept != "" {
 		accept = "\n  accept: " + h.accept
 	}
+	member := ""
+	if h.member != "" {
+		member = "\n  name: " + h.member
+	}
 	cfg := fmt.Sprintf(`bridge: %s
 mtu: 1500
 ports:
@@ -124,10 +129,10 @@ vxlan:
 gossip:
   bind: %s:7947
   join: [%s]
-  key-file: %s
+  key-file: %s%s
 control:
   socket: SOCKET
-`, h.name, h.port, lab.NSPath(h.c), h.cIP, h.vtep, accept, h.vtep, gossipSeed, h.key)
+`, h.name, h.port, lab.NSPath(h.c), h.cIP, h.vtep, accept, h.vtep, gossipSeed, h.key, member)
 	h.a = startAgent(t, h.l, h.ns, h.name, cfg)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -28,8 +29,11 @@ func TestGossip(t *testing.T) {
 	hosts := make([]*gossipHost, 3)
 	for i := range hosts {
 		h := newGossipHost(t, l, sw, i+1, key)
-		if h.name == "h2" {
+		switch h.name {
+		case "h2":
 			h.accept = "members"
+		case "h3":
+			h.member = "rack2-h3" // gossip.name
 		}
 		hosts[i] = h
 	}
@@ -48,6 +52,27 @@ func TestGossip(t *testing.T) {
 			start := time.Now()
 			waitGossipHosts(t, hosts, 15*time.Second, func(h *gossipHost) error { return h.membersAre(all) })
 			t.Logf("3 alive on every host after %v", time.Since(start).Round(time.Millisecond))
+		}},
+		{"gossip.name", func(t *testing.T) {
+			// h3 set its name; the others have hostname-bridge.
+			host, err := os.Hostname()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{h1.vtep: host + "-h1", h2.vtep: host + "-h2", h3.vtep: "rack2-h3"}
+			for _, h := range hosts {
+				ms, out, err := h.members()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, m := range ms {
+					got[m.Address] = m.Name
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("%s members (VTEP: name) = %v, want %v\n%s", h.name, got, want, out)
+				}
+			}
 		}},
 		{"mesh", func(t *testing.T) {
 			for _, from := range hosts {
