@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/internal/busypoll"
+	"github.com/vxswitch/vxswitch/internal/uring"
 	"github.com/vxswitch/vxswitch/internal/vnet"
 )
 
@@ -30,6 +31,10 @@ type InternalOptions struct {
 	// (IFF_MULTI_QUEUE) with one fd per queue, returned as a
 	// MultiQueuePort.
 	Queues int
+	// PlainWrites writes every frame with a writev of its own instead of
+	// a batch through io_uring (for tests: where io_uring cannot be set
+	// up, ports fall back to plain writes by themselves).
+	PlainWrites bool
 }
 
 // tapPort is an internal port: a TAP opened non-blocking on /dev/net/tun
@@ -94,6 +99,15 @@ type tapPort struct {
 	co     *vnet.Coalescer
 	wpend  []byte
 	wpendN int
+	// ring, when not nil, takes the batch's writes as writev requests
+	// submitted together (one io_uring_enter for up to Entries frames
+	// instead of a system call each). Request k writes ringIov[k] and
+	// holds ringN[k] of the batch's frames.
+	ring    *uring.Ring
+	ringIov [][2]unix.Iovec
+	ringHdr [][vnet.HdrLen]byte
+	ringN   []int
+	doneFn  func(k uint64, res int32)
 
 	rxTooBig, rxOffload, txError, txDown atomic.Uint64
 }
@@ -140,7 +154,11 @@ func OpenInternal(name string, opts InternalOptions) (Port, error) {
 			closeAll()
 			return nil, fmt.Errorf("internal port %q: %w", name, err)
 		}
-		qs[i] = newTAPQueue(name, f, rc, opts.BatchSize)
+		q := newTAPQueue(name, f, rc, opts.BatchSize)
+		if !opts.PlainWrites {
+			q.openRing()
+		}
+		qs[i] = q
 	}
 	if opts.MTU > 0 {
 		if err := setMTU(name, opts.MTU); err != nil {
@@ -170,6 +188,25 @@ func newTAPQueue(name string, f *os.File, rc syscall.RawConn, batch int) *tapPor
 	p.co = vnet.NewCoalescer()
 	p.probe = busypoll.NewProbe(rc)
 	return p
+}
+
+// openRing gives the port an io_uring for its writes, sized for a batch;
+// without one (io_uring disabled or filtered) it writes frame by frame.
+func (p *tapPort) openRing() {
+	r, err := uring.New(uint32(min(p.batch, 256)))
+	if err != nil {
+		return
+	}
+	n := r.Entries()
+	p.ring = r
+	p.ringIov = make([][2]unix.Iovec, n)
+	p.ringHdr = make([][vnet.HdrLen]byte, n)
+	p.ringN = make([]int, n)
+	for k := range n {
+		p.ringIov[k][0].Base = &p.ringHdr[k][0]
+		p.ringIov[k][0].SetLen(vnet.HdrLen)
+	}
+	p.doneFn = p.written
 }
 
 // openTAP creates the TAP name with n queues (IFF_MULTI_QUEUE when n > 1)
@@ -379,6 +416,9 @@ func (p *tapPort) WriteBatch(bufs [][]byte) (int, error) {
 // and writes each run it closes with a writev of header and frame. After
 // EAGAIN it resumes with the pending run.
 func (p *tapPort) write(fd uintptr) bool {
+	if p.ring != nil {
+		return p.writeRing(fd)
+	}
 	for {
 		if p.wpend != nil {
 			switch p.writeOne(fd) {
@@ -401,6 +441,70 @@ func (p *tapPort) write(fd uintptr) bool {
 			continue
 		}
 		p.pend()
+	}
+}
+
+// writeRing is write through the ring: each run the coalescer closes
+// becomes a writev request, and the requests go to the kernel together
+// when the batch is done or the ring is full. A merged run lives in the
+// coalescer's buffer until the next run starts, so it is submitted at
+// once. A TAP write does not block (the TAP's socket send buffer is
+// unlimited), so every request completes inside the submit and the
+// callback never waits for writability.
+func (p *tapPort) writeRing(fd uintptr) bool {
+	for {
+		if p.wi == len(p.wbufs) && p.co.Segments() == 0 {
+			break
+		}
+		if p.wi < len(p.wbufs) && p.co.Append(p.wbufs[p.wi]) {
+			p.wi++
+			continue
+		}
+		k := p.ring.Queued()
+		p.ringN[k] = p.co.Segments()
+		h, f := p.co.Flush()
+		h.Encode(p.ringHdr[k][:])
+		iov := &p.ringIov[k]
+		iov[1].Base = unsafe.SliceData(f)
+		iov[1].SetLen(len(f))
+		p.ring.Writev(int(fd), &iov[0], len(iov), uint64(k))
+		if p.ringN[k] > 1 || p.ring.Queued() == p.ring.Entries() {
+			if !p.submit() {
+				return true
+			}
+		}
+	}
+	p.submit()
+	return true
+}
+
+// submit sends the queued writes and accounts for their results. It
+// returns false once the interface is gone (EBADFD).
+func (p *tapPort) submit() bool {
+	k := p.ring.Queued()
+	if _, err := p.ring.Submit(p.doneFn); err != nil && p.werr == nil {
+		p.werr = err
+	}
+	for i := range k {
+		p.ringIov[i][1].Base = nil // do not keep the frame alive
+	}
+	return p.werr == nil
+}
+
+// written accounts for write request k's result (the doneFn of submit).
+func (p *tapPort) written(k uint64, res int32) {
+	n := p.ringN[k]
+	switch e := unix.Errno(-res); {
+	case res >= 0:
+		p.wsent += n
+	case e == unix.EIO: // interface down
+		p.txDown.Add(uint64(n))
+	case e == unix.EBADFD: // the interface is gone: WriteBatch says so
+		p.werr = e
+	default:
+		// EINVAL for a runt, and EAGAIN, which a TAP's unlimited send
+		// buffer never gives: counted, like any write the TAP refuses.
+		p.txError.Add(uint64(n))
 	}
 }
 
@@ -447,6 +551,14 @@ func (p *tapPort) Close() error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.closeErr = p.file.Close()
+		// After the file: a WriteBatch waiting for writability holds
+		// txMu until the close wakes it.
+		p.txMu.Lock()
+		if p.ring != nil {
+			p.ring.Close()
+			p.ring = nil
+		}
+		p.txMu.Unlock()
 	})
 	return p.closeErr
 }

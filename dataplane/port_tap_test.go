@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,10 +17,12 @@ import (
 
 	"github.com/vxswitch/vxswitch/internal/mmsg"
 	"github.com/vxswitch/vxswitch/internal/testutil"
+	"github.com/vxswitch/vxswitch/internal/uring"
 )
 
 // ptOpenInternal creates a TAP that the test closes (and so removes) when
-// it ends.
+// it ends. Unless opts.PlainWrites, its writes must go through io_uring:
+// the test fails when the ring could not be set up (it skips outside CI).
 func ptOpenInternal(t testing.TB, name string, opts InternalOptions) *tapPort {
 	t.Helper()
 	testutil.RequireRoot(t)
@@ -27,7 +31,26 @@ func ptOpenInternal(t testing.TB, name string, opts InternalOptions) *tapPort {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(); DeleteLink(name, "") })
-	return p.(*tapPort)
+	tp := p.(*tapPort)
+	if !opts.PlainWrites && tp.ring == nil {
+		if _, err := uring.New(1); os.Getenv("CI") == "" && errors.Is(err, uring.ErrUnsupported) {
+			t.Skipf("TAP writes through io_uring: %v", err)
+		}
+		t.Fatal("the TAP has no io_uring for its writes")
+	}
+	return tp
+}
+
+// ptWriteModes runs fn for a TAP that writes through io_uring and for one
+// that writes frame by frame (InternalOptions.PlainWrites).
+func ptWriteModes(t *testing.T, fn func(t *testing.T, opts InternalOptions)) {
+	for _, plain := range []bool{false, true} {
+		name := "ring"
+		if plain {
+			name = "plain"
+		}
+		t.Run(name, func(t *testing.T) { fn(t, InternalOptions{PlainWrites: plain}) })
+	}
 }
 
 var (
@@ -62,11 +85,14 @@ func ptIsEchoReply(seq uint16) func([]byte) bool {
 // TestInternalInNetNS moves an internal port's kernel side into a
 // namespace with addresses, then talks to that namespace's kernel through
 // the TAP: ARP, ping, a jumbo ping, and a reply too big for the buffer.
-func TestInternalInNetNS(t *testing.T) {
+func TestInternalInNetNS(t *testing.T) { ptWriteModes(t, testInternalInNetNS) }
+
+func testInternalInNetNS(t *testing.T, opts InternalOptions) {
 	testutil.RequireRoot(t)
 	ns := testutil.NetNS(t, ptName(t, "n"))
 	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, InternalOptions{MTU: 9000})
+	opts.MTU = 9000
+	p := ptOpenInternal(t, name, opts)
 	if err := SetupInternalLink(name, 9000, "/run/netns/"+ns, []netip.Prefix{ptNSAddr4, ptNSAddr6}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,9 +209,11 @@ func TestInternalCloseUnblocksAndRemoves(t *testing.T) {
 	}
 }
 
-func TestInternalGone(t *testing.T) {
+func TestInternalGone(t *testing.T) { ptWriteModes(t, testInternalGone) }
+
+func testInternalGone(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, InternalOptions{})
+	p := ptOpenInternal(t, name, opts)
 	done := make(chan error, 1)
 	go func() {
 		bufs, sizes := ptBufs(p.BatchSize(), 2048)
@@ -210,9 +238,11 @@ func TestInternalGone(t *testing.T) {
 	}
 }
 
-func TestInternalWriteDownAndRunt(t *testing.T) {
+func TestInternalWriteDownAndRunt(t *testing.T) { ptWriteModes(t, testInternalWriteDownAndRunt) }
+
+func testInternalWriteDownAndRunt(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, InternalOptions{})
+	p := ptOpenInternal(t, name, opts)
 	// Down (as created): frames are dropped and counted, not an error.
 	if n, err := p.WriteBatch([][]byte{ptFrame(t, ptMACA, ptMACB, 64, 0)}); n != 0 || err != nil {
 		t.Fatalf("WriteBatch on a down TAP = %d, %v; want 0, nil", n, err)
@@ -254,9 +284,11 @@ func TestSetupInternalLinkErrors(t *testing.T) {
 // TestInternalAllocs holds the zero-allocation promise for the TAP port,
 // with frames ready: an AF_PACKET socket on the TAP's kernel side sends
 // them, so they come out of the TAP fd.
-func TestInternalAllocs(t *testing.T) {
+func TestInternalAllocs(t *testing.T) { ptWriteModes(t, testInternalAllocs) }
+
+func testInternalAllocs(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, InternalOptions{})
+	p := ptOpenInternal(t, name, opts)
 	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
 	if err := SetupInternalLink(name, 0, "", nil); err != nil {
 		t.Fatal(err)
@@ -293,3 +325,64 @@ func TestInternalAllocs(t *testing.T) {
 }
 
 func testingAllocs(fn func()) float64 { return testing.AllocsPerRun(100, fn) }
+
+// TestInternalWriteOrderAndMerge writes one batch of a test frame, five
+// TCP segments of one flow, and 71 more test frames (more than the ring
+// takes at once) and reads them back from the kernel side: in order, the
+// segments merged into one frame with their payloads intact.
+func TestInternalWriteOrderAndMerge(t *testing.T) {
+	ptWriteModes(t, testInternalWriteOrderAndMerge)
+}
+
+func testInternalWriteOrderAndMerge(t *testing.T, opts InternalOptions) {
+	name := ptName(t, "i")
+	p := ptOpenInternal(t, name, opts)
+	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
+	if err := SetupInternalLink(name, 0, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	fd := ptPacketSocket(t, "", name)
+	const segs, segLen = 5, 500
+	seg := func(i int) []byte {
+		payload := bytes.Repeat([]byte{byte(i + 1)}, segLen)
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 7777, Seq: uint32(1000 + i*segLen), Ack: 1, ACK: true, Window: 512}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: ptPeerAddr4.AsSlice(), DstIP: ptNSAddr4.Addr().AsSlice()}
+		tcp.SetNetworkLayerForChecksum(ip)
+		return ptSerialize(t, &layers.Ethernet{SrcMAC: ptMACB, DstMAC: ptMACA, EthernetType: layers.EthernetTypeIPv4}, ip, tcp, gopacket.Payload(payload))
+	}
+	batch := [][]byte{ptFrame(t, ptMACB, ptMACA, 64, 0)}
+	for i := range segs {
+		batch = append(batch, seg(i))
+	}
+	for i := 1; i <= 71; i++ {
+		batch = append(batch, ptFrame(t, ptMACB, ptMACA, 64, uint32(i)))
+	}
+	if n, err := p.WriteBatch(batch); n != len(batch) || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want %d, nil", n, err, len(batch))
+	}
+	ours := func(f []byte) bool {
+		if ptIsTest(f) {
+			return true
+		}
+		ip, ok := ptDecode(f).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		return ok && ip.SrcIP.Equal(ptPeerAddr4.AsSlice()) && ip.Protocol == layers.IPProtocolTCP
+	}
+	if f := ptRecv(t, fd, ours); !ptIsTest(f) || ptSeq(f) != 0 {
+		t.Fatalf("first frame: %x, want test frame 0", f)
+	}
+	merged := ptRecv(t, fd, ours)
+	tcp, ok := ptDecode(merged).Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if !ok || tcp.Seq != 1000 || len(tcp.Payload) != segs*segLen {
+		t.Fatalf("second frame: %d bytes, want the %d segments merged (%d payload bytes)", len(merged), segs, segs*segLen)
+	}
+	for i := range segs {
+		if !bytes.Equal(tcp.Payload[i*segLen:(i+1)*segLen], bytes.Repeat([]byte{byte(i + 1)}, segLen)) {
+			t.Fatalf("merged payload: segment %d is not where it belongs", i)
+		}
+	}
+	for i := 1; i <= 71; i++ {
+		if f := ptRecv(t, fd, ours); !ptIsTest(f) || ptSeq(f) != uint32(i) {
+			t.Fatalf("frame %d: %x, want test frame %d", i+1, f[:min(len(f), 32)], i)
+		}
+	}
+}
