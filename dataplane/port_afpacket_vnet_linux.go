@@ -55,6 +55,15 @@ func newRxBacklog(n int) rxBacklog {
 
 func (q *rxBacklog) empty() bool { return q.head == q.tail }
 
+// grow makes room for n slots (allocated on first use, as always).
+func (q *rxBacklog) grow(n int) {
+	for len(q.slots) < n {
+		q.slots = append(q.slots, nil)
+		q.hdrs = append(q.hdrs, vnet.Hdr{})
+		q.sizes = append(q.sizes, 0)
+	}
+}
+
 // slot returns the buffer of slot i, allocating it on first use.
 func (q *rxBacklog) slot(i int) []byte {
 	if q.slots[i] == nil {

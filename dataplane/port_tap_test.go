@@ -21,8 +21,9 @@ import (
 )
 
 // ptOpenInternal creates a TAP that the test closes (and so removes) when
-// it ends. Unless opts.PlainWrites, its writes must go through io_uring:
-// the test fails when the ring could not be set up (it skips outside CI).
+// it ends. Unless opts.PlainIO, its reads and writes must go through
+// io_uring: the test fails when the rings could not be set up (it skips
+// outside CI).
 func ptOpenInternal(t testing.TB, name string, opts InternalOptions) *tapPort {
 	t.Helper()
 	testutil.RequireRoot(t)
@@ -32,24 +33,24 @@ func ptOpenInternal(t testing.TB, name string, opts InternalOptions) *tapPort {
 	}
 	t.Cleanup(func() { p.Close(); DeleteLink(name, "") })
 	tp := p.(*tapPort)
-	if !opts.PlainWrites && tp.ring == nil {
+	if !opts.PlainIO && (tp.txRing == nil || tp.rxRing == nil) {
 		if _, err := uring.New(1); os.Getenv("CI") == "" && errors.Is(err, uring.ErrUnsupported) {
-			t.Skipf("TAP writes through io_uring: %v", err)
+			t.Skipf("TAP I/O through io_uring: %v", err)
 		}
-		t.Fatal("the TAP has no io_uring for its writes")
+		t.Fatal("the TAP has no io_uring for its reads and writes")
 	}
 	return tp
 }
 
-// ptWriteModes runs fn for a TAP that writes through io_uring and for one
-// that writes frame by frame (InternalOptions.PlainWrites).
-func ptWriteModes(t *testing.T, fn func(t *testing.T, opts InternalOptions)) {
+// ptIOModes runs fn for a TAP that reads and writes through io_uring and
+// for one that does so frame by frame (InternalOptions.PlainIO).
+func ptIOModes(t *testing.T, fn func(t *testing.T, opts InternalOptions)) {
 	for _, plain := range []bool{false, true} {
 		name := "ring"
 		if plain {
 			name = "plain"
 		}
-		t.Run(name, func(t *testing.T) { fn(t, InternalOptions{PlainWrites: plain}) })
+		t.Run(name, func(t *testing.T) { fn(t, InternalOptions{PlainIO: plain}) })
 	}
 }
 
@@ -85,7 +86,7 @@ func ptIsEchoReply(seq uint16) func([]byte) bool {
 // TestInternalInNetNS moves an internal port's kernel side into a
 // namespace with addresses, then talks to that namespace's kernel through
 // the TAP: ARP, ping, a jumbo ping, and a reply too big for the buffer.
-func TestInternalInNetNS(t *testing.T) { ptWriteModes(t, testInternalInNetNS) }
+func TestInternalInNetNS(t *testing.T) { ptIOModes(t, testInternalInNetNS) }
 
 func testInternalInNetNS(t *testing.T, opts InternalOptions) {
 	testutil.RequireRoot(t)
@@ -209,7 +210,7 @@ func TestInternalCloseUnblocksAndRemoves(t *testing.T) {
 	}
 }
 
-func TestInternalGone(t *testing.T) { ptWriteModes(t, testInternalGone) }
+func TestInternalGone(t *testing.T) { ptIOModes(t, testInternalGone) }
 
 func testInternalGone(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
@@ -238,7 +239,7 @@ func testInternalGone(t *testing.T, opts InternalOptions) {
 	}
 }
 
-func TestInternalWriteDownAndRunt(t *testing.T) { ptWriteModes(t, testInternalWriteDownAndRunt) }
+func TestInternalWriteDownAndRunt(t *testing.T) { ptIOModes(t, testInternalWriteDownAndRunt) }
 
 func testInternalWriteDownAndRunt(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
@@ -284,7 +285,7 @@ func TestSetupInternalLinkErrors(t *testing.T) {
 // TestInternalAllocs holds the zero-allocation promise for the TAP port,
 // with frames ready: an AF_PACKET socket on the TAP's kernel side sends
 // them, so they come out of the TAP fd.
-func TestInternalAllocs(t *testing.T) { ptWriteModes(t, testInternalAllocs) }
+func TestInternalAllocs(t *testing.T) { ptIOModes(t, testInternalAllocs) }
 
 func testInternalAllocs(t *testing.T, opts InternalOptions) {
 	name := ptName(t, "i")
@@ -331,7 +332,7 @@ func testingAllocs(fn func()) float64 { return testing.AllocsPerRun(100, fn) }
 // takes at once) and reads them back from the kernel side: in order, the
 // segments merged into one frame with their payloads intact.
 func TestInternalWriteOrderAndMerge(t *testing.T) {
-	ptWriteModes(t, testInternalWriteOrderAndMerge)
+	ptIOModes(t, testInternalWriteOrderAndMerge)
 }
 
 func testInternalWriteOrderAndMerge(t *testing.T, opts InternalOptions) {

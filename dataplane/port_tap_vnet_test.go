@@ -170,7 +170,9 @@ func TestInternalReadPartialAllocs(t *testing.T) {
 // them with buffers that hold a super-frame, with wire-sized ones, and
 // with batches smaller than a super-frame's segments: what comes out must
 // be exactly the segments vnet.Segment makes, in order.
-func TestInternalSuperFrames(t *testing.T) {
+func TestInternalSuperFrames(t *testing.T) { ptIOModes(t, testInternalSuperFrames) }
+
+func testInternalSuperFrames(t *testing.T, opts InternalOptions) {
 	for _, tc := range []struct {
 		name         string
 		batch, bufSz int
@@ -181,7 +183,8 @@ func TestInternalSuperFrames(t *testing.T) {
 		{"batch-1", 1, maxSuperFrame},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, fd := tvUpTAP(t, InternalOptions{BatchSize: tc.batch, MTU: 9000})
+			opts.BatchSize, opts.MTU = tc.batch, 9000
+			p, fd := tvUpTAP(t, opts)
 			var want [][]byte
 			supers := 0
 			for _, s := range []vaSpec{
@@ -221,6 +224,12 @@ func TestInternalSuperFrames(t *testing.T) {
 			if p.rxSuper != uint64(supers) {
 				t.Errorf("%d super-frames received, want %d (did the kernel segment them?)", p.rxSuper, supers)
 			}
+			// With buffers that hold a super-frame, the frames behind the
+			// first of a batch come through the ring (super-frames among
+			// them go through the backlog); with smaller ones, never.
+			if ring := p.rxRings > 0; ring != (!opts.PlainIO && tc.bufSz >= maxSuperFrame && p.batch > 1) {
+				t.Errorf("%d ring reads (PlainIO %v, %d-byte buffers, batch %d)", p.rxRings, opts.PlainIO, tc.bufSz, p.batch)
+			}
 			if d := p.DropCounts(); d != (PortDrops{}) {
 				t.Errorf("drops %+v, want none", d)
 			}
@@ -253,5 +262,48 @@ func TestInternalReadSuperAllocs(t *testing.T) {
 	}
 	if p.rxSuper < 51 {
 		t.Errorf("%d super-frames received, want at least 51", p.rxSuper)
+	}
+}
+
+// TestInternalRingRead queues 150 frames on the TAP, then reads them with
+// a worker's buffers: all come back in order, batches fill up, and (with
+// io_uring) most of them came through ring reads.
+func TestInternalRingRead(t *testing.T) { ptIOModes(t, testInternalRingRead) }
+
+func testInternalRingRead(t *testing.T, opts InternalOptions) {
+	p, fd := tvUpTAP(t, opts)
+	const n = 150
+	for i := range n {
+		ptSend(t, fd, tvMessage(ptFrame(t, ptMACB, ptMACA, 60+i, uint32(i)), vnet.Hdr{}))
+	}
+	bufs, sizes := ptBufs(p.BatchSize(), maxSuperFrame)
+	seq, full := 0, 0
+	for seq < n {
+		m, err := p.ReadBatch(bufs, sizes, ptOff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == len(bufs) {
+			full++
+		}
+		for i := range m {
+			f := bufs[i][ptOff : ptOff+sizes[i]]
+			if !ptIsTest(f) {
+				continue
+			}
+			if got := ptSeq(f); got != uint32(seq) || len(f) != 60+seq {
+				t.Fatalf("frame %d: seq %d, %d bytes; want seq %d, %d bytes", seq, got, len(f), seq, 60+seq)
+			}
+			seq++
+		}
+	}
+	if full == 0 {
+		t.Errorf("no full batch of %d reading %d queued frames", len(bufs), n)
+	}
+	if ring := p.rxRings > 0; ring == opts.PlainIO {
+		t.Errorf("%d ring reads with PlainIO %v", p.rxRings, opts.PlainIO)
+	}
+	if d := p.DropCounts(); d != (PortDrops{}) {
+		t.Errorf("drops %+v", d)
 	}
 }

@@ -110,3 +110,38 @@ func TestRingFull(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestReadvPipe reads from a non-blocking pipe: requests run in order,
+// those that find it empty complete with -EAGAIN without blocking.
+func TestReadvPipe(t *testing.T) {
+	r := newRing(t, 8)
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	if _, err := unix.Write(fds[1], []byte("abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	bufs := make([][]byte, 4)
+	iovs := make([]unix.Iovec, 4)
+	for i := range bufs {
+		bufs[i] = make([]byte, 4)
+		iovs[i] = iov(bufs[i])
+		r.Readv(fds[0], &iovs[i], 1, uint64(i))
+	}
+	res := make([]int32, 4)
+	if n, err := r.Submit(func(u uint64, v int32) { res[u] = v }); n != 4 || err != nil {
+		t.Fatalf("Submit = %d, %v", n, err)
+	}
+	want := []int32{4, 2, -int32(unix.EAGAIN), -int32(unix.EAGAIN)}
+	for i := range want {
+		if res[i] != want[i] {
+			t.Errorf("request %d: res %d, want %d (all: %v)", i, res[i], want[i], res)
+		}
+	}
+	if string(bufs[0]) != "abcd" || string(bufs[1][:2]) != "ef" {
+		t.Errorf("read %q, %q", bufs[0], bufs[1][:2])
+	}
+}
