@@ -54,3 +54,6 @@ func SetupInternalLink(name string, mtu int, netnsPath string, addrs []netip.Pre
 
 // DeleteLink does nothing outside Linux.
 func DeleteLink(name, netnsPath string) {}
+
+// BatchIOError: no io_uring on this system.
+func BatchIOError() error { return errors.ErrUnsupported }

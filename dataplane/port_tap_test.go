@@ -392,3 +392,15 @@ func testInternalWriteOrderAndMerge(t *testing.T, opts InternalOptions) {
 		}
 	}
 }
+
+// TestBatchIOError: on a machine where io_uring works (CI's), internal
+// ports batch through it; the agent warns at start when they cannot.
+func TestBatchIOError(t *testing.T) {
+	err := BatchIOError()
+	if err != nil && os.Getenv("CI") == "" && errors.Is(err, uring.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatalf("BatchIOError: %v", err)
+	}
+}

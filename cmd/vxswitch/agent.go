@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vxswitch/vxswitch/control"
+	"github.com/vxswitch/vxswitch/dataplane"
 )
 
 type agentFlags struct {
@@ -62,6 +63,9 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 	ag, err := control.Start(cfg, log)
 	if err != nil {
 		return err
+	}
+	if err := dataplane.BatchIOError(); err != nil {
+		log.Warn("internal ports read and write frame by frame: io_uring is not available", "err", err)
 	}
 	// Go code runs on as many CPUs as the config asks for (control.Procs),
 	// unless the environment says otherwise, as Go programs let it.
