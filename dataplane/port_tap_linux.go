@@ -708,7 +708,8 @@ func (p *tapPort) readRing(fd uintptr) bool {
 	switch {
 	case p.rrNext == 0:
 	case backlog:
-		p.rrNext = 2 // super-frames: read them one by one
+		// Super-frames (TCP) come one per read anyway: start small.
+		p.rrNext = 2
 	case got == k:
 		p.rrNext = min(2*k, p.rxRing.Entries())
 	default:
