@@ -224,8 +224,8 @@ func BatchIOError() error {
 // it reads and writes frame by frame.
 func (p *tapPort) openRings() {
 	p.openTxRing()
-	r, err := uring.New(uint32(min(p.batch, 256)))
-	if err != nil {
+	r := p.newRing()
+	if r == nil {
 		return
 	}
 	n := r.Entries()
@@ -246,9 +246,18 @@ func (p *tapPort) openRings() {
 	p.q.grow(1 + n)
 }
 
-func (p *tapPort) openTxRing() {
+// newRing returns a ring for a batch, or nil where io_uring is unavailable.
+func (p *tapPort) newRing() *uring.Ring {
 	r, err := uring.New(uint32(min(p.batch, 256)))
 	if err != nil {
+		return nil
+	}
+	return r
+}
+
+func (p *tapPort) openTxRing() {
+	r := p.newRing()
+	if r == nil {
 		return
 	}
 	n := r.Entries()

@@ -42,6 +42,20 @@ func ptOpenInternal(t testing.TB, name string, opts InternalOptions) *tapPort {
 	return tp
 }
 
+// ptUpTAP makes an up internal port in this namespace with IPv6 off (no
+// router solicitations in the way), and a packet socket on its kernel
+// side.
+func ptUpTAP(t *testing.T, opts InternalOptions) (p *tapPort, fd int) {
+	t.Helper()
+	name := ptName(t, "i")
+	p = ptOpenInternal(t, name, opts)
+	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
+	if err := SetupInternalLink(name, 0, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	return p, ptPacketSocket(t, "", name)
+}
+
 // ptIOModes runs fn for a TAP that reads and writes through io_uring and
 // for one that does so frame by frame (InternalOptions.PlainIO).
 func ptIOModes(t *testing.T, fn func(t *testing.T, opts InternalOptions)) {
@@ -288,13 +302,7 @@ func TestSetupInternalLinkErrors(t *testing.T) {
 func TestInternalAllocs(t *testing.T) { ptIOModes(t, testInternalAllocs) }
 
 func testInternalAllocs(t *testing.T, opts InternalOptions) {
-	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, opts)
-	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
-	if err := SetupInternalLink(name, 0, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	fd := ptPacketSocket(t, "", name)
+	p, fd := ptUpTAP(t, opts)
 	const n = 64
 	frames := make([][]byte, n)
 	gen := mmsg.NewBatch(n, mmsg.Options{})
@@ -341,13 +349,7 @@ func TestInternalWriteOrderAndMerge(t *testing.T) {
 }
 
 func testInternalWriteOrderAndMerge(t *testing.T, opts InternalOptions) {
-	name := ptName(t, "i")
-	p := ptOpenInternal(t, name, opts)
-	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
-	if err := SetupInternalLink(name, 0, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	fd := ptPacketSocket(t, "", name)
+	p, fd := ptUpTAP(t, opts)
 	const segs, segLen = 5, 500
 	seg := func(i int) []byte {
 		payload := bytes.Repeat([]byte{byte(i + 1)}, segLen)

@@ -20,13 +20,7 @@ import (
 // as CHECKSUM_PARTIAL, as the kernel's own TCP and UDP do.
 func tvUpTAP(t *testing.T, opts InternalOptions) (p *tapPort, fd int) {
 	t.Helper()
-	name := ptName(t, "i")
-	p = ptOpenInternal(t, name, opts)
-	testutil.Run(t, "sysctl", "-qw", "net.ipv6.conf."+name+".disable_ipv6=1")
-	if err := SetupInternalLink(name, 0, "", nil); err != nil {
-		t.Fatal(err)
-	}
-	fd = ptPacketSocket(t, "", name)
+	p, fd = ptUpTAP(t, opts)
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 		t.Fatal(err)
 	}
