@@ -559,20 +559,7 @@ func (p *tapPort) submit(fd uintptr) bool {
 	k := p.txRing.Queued()
 	if k == 1 {
 		p.txRing.Discard()
-		var r uintptr
-		var e unix.Errno
-		for {
-			// A raw syscall: the fd is non-blocking (see mmsg.Batch.Recv).
-			r, _, e = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&p.ringIov[0][0])), uintptr(len(p.ringIov[0])))
-			if e != unix.EINTR {
-				break
-			}
-		}
-		if e != 0 {
-			p.written(0, -int32(e))
-		} else {
-			p.written(0, int32(r))
-		}
+		p.account(p.ringN[0], writev(fd, p.ringIov[0][:]))
 	} else if _, err := p.txRing.Submit(p.doneFn); err != nil && p.werr == nil {
 		p.werr = err
 	}
@@ -584,19 +571,11 @@ func (p *tapPort) submit(fd uintptr) bool {
 
 // written accounts for write request k's result (the doneFn of submit).
 func (p *tapPort) written(k uint64, res int32) {
-	n := p.ringN[k]
-	switch e := unix.Errno(-res); {
-	case res >= 0:
-		p.wsent += n
-	case e == unix.EIO: // interface down
-		p.txDown.Add(uint64(n))
-	case e == unix.EBADFD: // the interface is gone: WriteBatch says so
-		p.werr = e
-	default:
-		// EINVAL for a runt, and EAGAIN, which a TAP's unlimited send
-		// buffer never gives: counted, like any write the TAP refuses.
-		p.txError.Add(uint64(n))
+	var e unix.Errno
+	if res < 0 {
+		e = unix.Errno(-res)
 	}
+	p.account(p.ringN[k], e)
 }
 
 // pend takes the coalescer's run as the next frame to write.
@@ -612,28 +591,40 @@ func (p *tapPort) pend() {
 func (p *tapPort) writeOne(fd uintptr) unix.Errno {
 	p.wiov[1].Base = unsafe.SliceData(p.wpend)
 	p.wiov[1].SetLen(len(p.wpend))
-	var e unix.Errno
-	for {
-		// A raw syscall: the fd is non-blocking (see mmsg.Batch.Recv).
-		_, _, e = unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&p.wiov[0])), uintptr(len(p.wiov)))
-		if e != unix.EINTR {
-			break
-		}
-	}
+	e := writev(fd, p.wiov[:])
 	p.wiov[1].Base = nil
-	n := uint64(p.wpendN)
-	switch e {
-	case 0:
-		p.wsent += p.wpendN
-	case unix.EAGAIN:
-	case unix.EIO: // interface down
-		p.txDown.Add(n)
-	case unix.EBADFD:
-		p.werr = e
-	default:
-		p.txError.Add(n)
+	if e != unix.EAGAIN { // the frame waits for writability
+		p.account(p.wpendN, e)
 	}
 	return e
+}
+
+// writev writes iov to the TAP, again after EINTR. A raw syscall: the fd
+// is non-blocking (see mmsg.Batch.Recv).
+func writev(fd uintptr, iov []unix.Iovec) unix.Errno {
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e != unix.EINTR {
+			return e
+		}
+	}
+}
+
+// account records how a write holding n of the batch's frames went.
+func (p *tapPort) account(n int, e unix.Errno) {
+	switch e {
+	case 0:
+		p.wsent += n
+	case unix.EIO: // interface down
+		p.txDown.Add(uint64(n))
+	case unix.EBADFD: // the interface is gone: WriteBatch says so
+		p.werr = e
+	default:
+		// EINVAL for a runt, and from the ring EAGAIN, which a TAP's
+		// unlimited send buffer never gives: counted, like any write
+		// the TAP refuses.
+		p.txError.Add(uint64(n))
+	}
 }
 
 // readRing reads up to rrNext more frames with one submit of readv
@@ -650,6 +641,7 @@ func (p *tapPort) readRing(fd uintptr) bool {
 		if len(buf)+ringTail < rxSlotSize {
 			// Small buffers: a super-frame would not fit; read the
 			// plain way, which catches it in the backlog's slot.
+			p.rxRing.Discard()
 			p.rrNext = 1
 			return true
 		}

@@ -67,11 +67,11 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	args := []any{"lib", "memberlist"}
 	if w.suppressed > 0 {
-		w.l.Log(ctx, level, string(line), "lib", "memberlist", "suppressed", w.suppressed)
+		args = append(args, "suppressed", w.suppressed)
 		w.suppressed = 0
-		return len(p), nil
 	}
-	w.l.Log(ctx, level, string(line), "lib", "memberlist")
+	w.l.Log(ctx, level, string(line), args...)
 	return len(p), nil
 }
