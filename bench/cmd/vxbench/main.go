@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/vxswitch/vxswitch/bench/lab"
+	"github.com/vxswitch/vxswitch/bench/measure"
 )
 
 // allMetrics are the metric names -metrics accepts, in run order.
@@ -167,7 +168,23 @@ func environment(c config) Entry {
 		e.Load = strings.Fields(string(b))[0]
 	}
 	e.Cmd = strings.Join(append([]string{"go run ./bench/cmd/vxbench"}, os.Args[1:]...), " ")
+	e.Wakeup = wakeupCosts()
 	return e
+}
+
+// wakeupCosts is Entry.Wakeup: 200 round trips on two CPUs and on one,
+// about half a second.
+func wakeupCosts() string {
+	cross, same, err := measure.WakeupCosts(200, time.Millisecond)
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d.Nanoseconds())/1e3) }
+	switch {
+	case err != nil:
+		fmt.Printf("vxbench: wake-up cost not measured: %v\n", err)
+		return ""
+	case cross == 0:
+		return "– / " + us(same)
+	}
+	return us(cross) + " / " + us(same)
 }
 
 func cpuModel() string {

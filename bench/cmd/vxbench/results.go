@@ -43,6 +43,10 @@ type Entry struct {
 	Kernel string `json:"kernel"`
 	CPU    string `json:"cpu"`
 	Load   string `json:"load,omitempty"` // 1-minute load average when the run began
+	// Wakeup is what waking a sleeping thread cost when the run began
+	// (measure.Wakeup, median round trip of two wake-ups): "cross / same"
+	// CPU, in µs.
+	Wakeup string `json:"wakeup,omitempty"`
 	Cmd    string `json:"cmd"`
 }
 
@@ -246,8 +250,12 @@ func (r *Results) Render() (string, error) {
 	if len(notes) > 0 {
 		b.WriteString("\n¹ Notes:\n\n" + strings.Join(notes, "\n") + "\n")
 	}
-	b.WriteString("\nRuns (load: the 1-minute load average when the run began; other work on the machine lowers the rates):\n\n| date (UTC) | kernel | CPU | load | command | contender: metrics |\n|---|---|---|---|---|---|\n")
-	type runKey struct{ date, kernel, cpu, load, cmd string }
+	b.WriteString("\nRuns (load: the 1-minute load average when the run began; other work on the machine lowers the rates. " +
+		"Wake-up: the median round trip of two threads waking each other after 1 ms idle, on two CPUs / on one, in µs " +
+		"(`measure.Wakeup`); every hop through a userspace switch that is not busy polling waits for one wake-up, " +
+		"the kernel's bridge forwards in the sender's own system call and waits for none):\n\n" +
+		"| date (UTC) | kernel | CPU | load | wake-up | command | contender: metrics |\n|---|---|---|---|---|---|---|\n")
+	type runKey struct{ date, kernel, cpu, load, wakeup, cmd string }
 	type runWhat struct {
 		contenders []string
 		metrics    map[string][]string
@@ -255,7 +263,7 @@ func (r *Results) Render() (string, error) {
 	var keys []runKey
 	what := map[runKey]*runWhat{}
 	for _, e := range r.Entries {
-		k := runKey{e.Date, e.Kernel, e.CPU, e.Load, e.Cmd}
+		k := runKey{e.Date, e.Kernel, e.CPU, e.Load, e.Wakeup, e.Cmd}
 		w := what[k]
 		if w == nil {
 			w = &runWhat{metrics: map[string][]string{}}
@@ -273,7 +281,11 @@ func (r *Results) Render() (string, error) {
 		for _, c := range what[k].contenders {
 			parts = append(parts, c+": "+strings.Join(what[k].metrics[c], ", "))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, k.cmd, strings.Join(parts, "; "))
+		wake := k.wakeup
+		if wake == "" {
+			wake = "–" // runs from before vxbench measured it
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | `%s` | %s |\n", k.date, k.kernel, k.cpu, k.load, wake, k.cmd, strings.Join(parts, "; "))
 	}
 	r.renderProfiles(&b)
 	// One entry or profile per line. json.Marshal escapes '<' and '>',

@@ -204,3 +204,34 @@ func TestRatiosForOVSTap(t *testing.T) {
 		t.Errorf("render has a vxswitch-veth/ovs-tap column:\n%s", got)
 	}
 }
+
+// TestRunsShowWakeup: the Runs table has the wake-up cost of each run,
+// and a dash for runs stored before vxbench measured it.
+func TestRunsShowWakeup(t *testing.T) {
+	var r Results
+	old := entry("kernel", "ping-p50", 40)
+	now := entry("vxswitch", "ping-p50", 280)
+	now.Date, now.Wakeup = "2026-01-02 00:00", "129 / 12"
+	r.Merge([]Entry{old, now})
+	got, err := r.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| date (UTC) | kernel | CPU | load | wake-up | command | contender: metrics |",
+		"| 2026-01-01 00:00 | 6.18 | cpu × 2 |  | – | `vxbench` | kernel: ping-p50 |",
+		"| 2026-01-02 00:00 | 6.18 | cpu × 2 |  | 129 / 12 | `vxbench` | vxswitch: ping-p50 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Render lacks %q:\n%s", want, got)
+		}
+	}
+	// It survives the round trip through the stored JSON.
+	_, _, back, found, err := parseSection(beginMarker + "\n" + got + "\n" + endMarker)
+	if err != nil || !found {
+		t.Fatalf("parseSection: found=%v err=%v", found, err)
+	}
+	if w := back.Entries[len(back.Entries)-1].Wakeup; w != "129 / 12" {
+		t.Errorf("Wakeup after parse = %q, want %q", w, "129 / 12")
+	}
+}

@@ -29,7 +29,7 @@ func run(c config) int {
 		fmt.Printf("vxbench: removed namespaces left by an earlier, killed run: %v\n", gone)
 	}
 	env := environment(c)
-	fmt.Printf("vxbench: kernel %s, CPU %s, load average %s, %d runs per metric\n", env.Kernel, env.CPU, env.Load, c.runs)
+	fmt.Printf("vxbench: kernel %s, CPU %s, load average %s, wake-up round trip %s µs (two CPUs / one), %d runs per metric\n", env.Kernel, env.CPU, env.Load, env.Wakeup, c.runs)
 	if load, _ := strconv.ParseFloat(env.Load, 64); load > 1 {
 		fmt.Printf("vxbench: warning: the machine is busy (load %s); rates will be lower than on an idle machine\n", env.Load)
 	}
