@@ -57,6 +57,23 @@ func (s *Switch) readLoop(p *port, lane int) {
 			defer waker.Remove(pollConn) // a gone device's fd stays readable
 		}
 	}
+	// A reader that fills its batch may be flooded: after each full
+	// batch it gives readers with frames waiting a turn.
+	var turn *busypoll.Member
+	if s.turns != nil {
+		var q any = rq
+		if fromTunnel {
+			q = tq
+		}
+		var rc syscall.RawConn // a reader without a PollConn asks but is not seen
+		if pc, ok := q.(PollConner); ok {
+			rc = pc.PollConn()
+		}
+		if m, err := s.turns.Add(rc, s.readerIDs.Add(1)); err == nil {
+			turn = m
+			defer turn.Remove()
+		}
+	}
 	for {
 		var n int
 		var err error
@@ -83,6 +100,9 @@ func (s *Switch) readLoop(p *port, lane int) {
 			w.forward(n, fromTunnel)
 			if ready != nil {
 				s.activity.Mark(s.cfg.BusyPoll)
+			}
+			if n >= batch && turn != nil && turn.OthersReady() {
+				turn.Yield()
 			}
 		}
 		switch {

@@ -84,6 +84,12 @@ type Switch struct {
 
 	activity *busypoll.Activity // when a reader last read a frame; busy polling only
 	waker    *busypoll.Waker    // parks busy-polling readers while the switch is idle; nil without
+
+	// turns lets a flooded reader give readers with frames waiting a
+	// turn (see busypoll.Watch); nil with more than one worker, or where
+	// epoll is missing. readerIDs numbers the readers in it.
+	turns     *busypoll.Watch
+	readerIDs atomic.Int32
 }
 
 // port is one switch port (or the tunnel, which has tun set and dev nil).
@@ -154,6 +160,16 @@ func New(cfg Config) *Switch {
 			s.log.Warn("busy polling: readers sleep one by one", "err", err)
 		} else {
 			s.waker = w
+		}
+	}
+	// With one worker the readers share one P, and a flooded one would
+	// keep the others from it; with more, the others have Ps of their own
+	// and turns would cost the flooded reader for nothing.
+	if cfg.Workers == 1 {
+		if t, err := busypoll.NewWatch(cfg.BusyPoll > 0); err != nil {
+			s.log.Warn("a flooded port may hold up the others for up to 10 ms a frame", "err", err)
+		} else {
+			s.turns = t
 		}
 	}
 	s.table.Store(&portTable{})
@@ -390,6 +406,9 @@ func (s *Switch) Close() error {
 		errs = append(errs, s.waker.Close())
 	}
 	s.wg.Wait()
+	if s.turns != nil {
+		errs = append(errs, s.turns.Close()) // every reader has exited
+	}
 	return errors.Join(errs...)
 }
 
