@@ -58,25 +58,29 @@ func (a *app) runAgent(cmd *cobra.Command, f *agentFlags) error {
 		}
 	}
 
+	// Go code runs on as many CPUs as the config asks for (control.Procs),
+	// unless the environment says otherwise, as Go programs let it; set
+	// before the switch starts, so that it never runs with more.
+	procs := 0 // 0: the environment's GOMAXPROCS
+	if os.Getenv("GOMAXPROCS") == "" {
+		procs = control.Procs(cfg, runtime.GOMAXPROCS(0))
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ag, err := control.Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := dataplane.BatchIOError(); err != nil {
-		log.Warn("internal ports read and write frame by frame: io_uring is not available", "err", err)
-	}
-	// Go code runs on as many CPUs as the config asks for (control.Procs),
-	// unless the environment says otherwise, as Go programs let it.
-	if os.Getenv("GOMAXPROCS") == "" {
-		procs := control.Procs(cfg, runtime.GOMAXPROCS(0))
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	if procs > 0 {
 		cpus := control.FormatCPUList(cfg.CPUs)
 		if cpus == "" {
 			cpus = "all"
 		}
 		log.Info("scheduler", "gomaxprocs", procs, "cpus", cpus)
+	}
+	if err := dataplane.BatchIOError(); err != nil {
+		log.Warn("internal ports read and write frame by frame: io_uring is not available", "err", err)
 	}
 	<-ctx.Done()
 	stop() // a second signal now kills at once, as without a handler
