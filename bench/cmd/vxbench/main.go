@@ -4,7 +4,7 @@
 //
 //	go run ./bench/cmd/vxbench -vxswitch bin/vxswitch \
 //	    [-contenders vxswitch,vxswitch-w2,kernel,ovs] \
-//	    [-metrics pps,tcp1500,tcp9000,ping,local-pps] [-runs 3] [-out bench/RESULTS.md] \
+//	    [-metrics pps,tcp1500,tcp9000,ping,local-pps,flood-ping] [-runs 3] [-out bench/RESULTS.md] \
 //	    [-profile] [-perf] [-profile-dir DIR]
 //
 // For each topology (two hosts at MTU 1500, two hosts at MTU 9000, one
@@ -42,7 +42,7 @@ import (
 )
 
 // allMetrics are the metric names -metrics accepts, in run order.
-var allMetrics = []string{"pps", "tcp1500", "tcp9000", "ping", "local-pps"}
+var allMetrics = []string{"pps", "tcp1500", "tcp9000", "ping", "local-pps", "flood-ping"}
 
 // A topology is one lab shape and the metrics measured on it.
 type topology struct {
@@ -54,7 +54,7 @@ type topology struct {
 var topologies = []topology{
 	{"two hosts, MTU 1500", lab.Options{Hosts: 2, Containers: 1, MTU: 1500}, []string{"pps", "tcp1500", "ping"}},
 	{"two hosts, MTU 9000", lab.Options{Hosts: 2, Containers: 1, MTU: 9000}, []string{"tcp9000"}},
-	{"one host, two containers, MTU 1500", lab.Options{Hosts: 1, Containers: 2, MTU: 1500}, []string{"local-pps"}},
+	{"one host, two containers, MTU 1500", lab.Options{Hosts: 1, Containers: 2, MTU: 1500}, []string{"local-pps", "flood-ping"}},
 }
 
 type config struct {

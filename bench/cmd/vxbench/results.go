@@ -70,6 +70,8 @@ var rows = []row{
 	{"local-pps-offered", "local: 64-B packets offered by trafgen", "kpps", 1},
 	{"local-pps-cpu", "local: switch CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
 	{"local-pps-cpu-machine", "local: machine CPU s per M packets delivered (lower is better)", "CPU s/Mpkt", 2},
+	{"flood-ping-p50", "local: ping RTT p50 from the host to a container flooded with 64-B packets (lower is better)", "µs", 0},
+	{"flood-ping-p99", "local: ping RTT p99 from the host to a container flooded with 64-B packets (lower is better)", "µs", 0},
 }
 
 // contenderOrder puts the usual three first, others (variants) after.
@@ -178,8 +180,10 @@ func (r *Results) Render() (string, error) {
 	b.WriteString("Two host namespaces joined by a veth underlay (MTU 9100), one container per host on VLAN 7, " +
 		"carried as VXLAN VNI 7 over UDP 4789; \"local\" is two containers on one switch. " +
 		"Each cell is the median (min–max) of the runs. By default a run is a 5 s window of trafgen " +
-		"traffic (pps), a 5 s iperf3 test (TCP) or 200 pings 10 ms apart (ping); the commands under Runs " +
-		"show any other settings. Contenders take turns within each run.\n\n")
+		"traffic (pps), a 5 s iperf3 test (TCP) or 200 pings 10 ms apart (ping); \"flood\" pings one " +
+		"local container every 20 ms from the host's SVI, at real-time priority, during a local pps window " +
+		"flooding it from the other. The commands under Runs show any other settings. Contenders take " +
+		"turns within each run.\n\n")
 	if slices.ContainsFunc(r.Entries, func(e Entry) bool {
 		return strings.HasSuffix(e.Metric, "-cpu") || strings.HasSuffix(e.Metric, "-cpu-machine")
 	}) {

@@ -220,6 +220,19 @@ func measureOnce(c config, x *contestant, m string, i int) {
 		x.series["ping-p50"] = append(x.series["ping-p50"], r.P50)
 		x.series["ping-p99"] = append(x.series["ping-p99"], r.P99)
 		fmt.Printf("p50 %.0f µs, p99 %.0f µs (%d/%d replies)\n", r.P50, r.P99, r.Received, r.Sent)
+	case "flood-ping":
+		r, err := measure.FloodPing(x.l, x.top.Hosts[0].NS, src, dst, c.duration, 20*time.Millisecond)
+		if err != nil {
+			fail(err)
+			return
+		}
+		x.series["flood-ping-p50"] = append(x.series["flood-ping-p50"], r.Ping.P50)
+		x.series["flood-ping-p99"] = append(x.series["flood-ping-p99"], r.Ping.P99)
+		if lost := r.Ping.Sent - r.Ping.Received; lost*100 > r.Ping.Sent {
+			notes.add(i, fmt.Sprintf("%d of %d pings lost to the flood", lost, r.Ping.Sent))
+		}
+		fmt.Printf("p50 %.0f µs, p99 %.0f µs (%d/%d replies) under a flood of %.1f kpps delivered\n",
+			r.Ping.P50, r.Ping.P99, r.Ping.Received, r.Ping.Sent, r.Flood.Delivered/1e3)
 	}
 }
 
@@ -270,8 +283,8 @@ func rowKeys(m string) []string {
 	switch m {
 	case "pps", "local-pps":
 		return []string{m, m + "-offered", m + "-cpu", m + "-cpu-machine"}
-	case "ping":
-		return []string{"ping-p50", "ping-p99"}
+	case "ping", "flood-ping":
+		return []string{m + "-p50", m + "-p99"}
 	}
 	return []string{m}
 }
