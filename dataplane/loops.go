@@ -34,22 +34,24 @@ func (s *Switch) readLoop(p *port, lane int) {
 	}
 	w := newWorker(s, p, batch, lane)
 	var lastLog time.Time
+	// The queue's fd, for the busy-poll waker and the turns; nil when it
+	// has none.
+	var q any = rq
+	if fromTunnel {
+		q = tq
+	}
+	var pollConn syscall.RawConn
+	if pc, ok := q.(PollConner); ok {
+		pollConn = pc.PollConn()
+	}
 	// Busy polling: ready is the queue's ReadReady; with a waker, the
 	// reader sleeps there while the switch is idle (see busypoll.Waker),
 	// else in ReadBatch.
 	var ready func() bool
-	var pollConn syscall.RawConn
 	waker := s.waker
 	if s.cfg.BusyPoll > 0 {
-		var q any = rq
-		if fromTunnel {
-			q = tq
-		}
 		if r, ok := q.(ReadReadier); ok {
 			ready = r.ReadReady
-		}
-		if pc, ok := q.(PollConner); ok {
-			pollConn = pc.PollConn()
 		}
 		if ready == nil || pollConn == nil || waker == nil || waker.Add(pollConn) != nil {
 			waker = nil
@@ -58,18 +60,11 @@ func (s *Switch) readLoop(p *port, lane int) {
 		}
 	}
 	// A reader that fills its batch may be flooded: after each full
-	// batch it gives readers with frames waiting a turn.
+	// batch it gives readers with frames waiting a turn. A reader without
+	// an fd asks but is not seen.
 	var turn *busypoll.Member
 	if s.turns != nil {
-		var q any = rq
-		if fromTunnel {
-			q = tq
-		}
-		var rc syscall.RawConn // a reader without a PollConn asks but is not seen
-		if pc, ok := q.(PollConner); ok {
-			rc = pc.PollConn()
-		}
-		if m, err := s.turns.Add(rc, s.readerIDs.Add(1)); err == nil {
+		if m, err := s.turns.Add(pollConn, s.readerIDs.Add(1)); err == nil {
 			turn = m
 			defer turn.Remove()
 		}

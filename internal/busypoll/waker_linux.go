@@ -80,10 +80,16 @@ func (w *Waker) ctl(rc syscall.RawConn, op int, events uint32) error {
 	if w.closed {
 		return os.ErrClosed
 	}
+	return epollCtl(w.epfd, rc, op, events, 0)
+}
+
+// epollCtl adds, changes or removes the fd behind rc in epoll instance
+// epfd, with data as the events' user data.
+func epollCtl(epfd int, rc syscall.RawConn, op int, events uint32, data int32) error {
 	var err error
 	if cerr := rc.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-		err = unix.EpollCtl(w.epfd, op, int(fd), &ev)
+		ev := unix.EpollEvent{Events: events, Fd: data}
+		err = unix.EpollCtl(epfd, op, int(fd), &ev)
 	}); cerr != nil {
 		return cerr
 	}

@@ -73,7 +73,7 @@ func (w *Watch) Add(rc syscall.RawConn, id int32) (*Member, error) {
 	}
 	m.turnFn = m.yielded
 	if rc != nil {
-		if err := m.ctl(unix.EPOLL_CTL_ADD); err != nil {
+		if err := epollCtl(w.epfd, rc, unix.EPOLL_CTL_ADD, unix.EPOLLIN, id); err != nil {
 			m.turn.Close()
 			return nil, err
 		}
@@ -86,20 +86,9 @@ func (w *Watch) Add(rc syscall.RawConn, id int32) (*Member, error) {
 // fd stays readable (an error).
 func (m *Member) Remove() {
 	if m.rc != nil {
-		_ = m.ctl(unix.EPOLL_CTL_DEL)
+		_ = epollCtl(m.w.epfd, m.rc, unix.EPOLL_CTL_DEL, 0, 0)
 	}
 	m.turn.Close()
-}
-
-func (m *Member) ctl(op int) error {
-	var err error
-	if cerr := m.rc.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: m.id}
-		err = unix.EpollCtl(m.w.epfd, op, int(fd), &ev)
-	}); cerr != nil {
-		return cerr
-	}
-	return os.NewSyscallError("epoll_ctl", err)
 }
 
 // OthersReady says whether another reader of the Watch has something to
