@@ -147,8 +147,12 @@ func (w *worker) forward(n int, fromTunnel bool) {
 		*p = pkt{start: start, end: end, vlan: vlan, ok: true}
 	}
 
-	// Learn and look up under one read lock.
+	// Learn and look up under one read lock. Frames come in trains of
+	// one flow, so the last source checked and the last destination
+	// looked up are remembered: the table cannot change under the lock,
+	// and a source is asked to be learned once per batch.
 	w.learn = w.learn[:0]
+	var m lookupMemo
 	tab.BeginRead()
 	for i := 0; i < n; i++ {
 		p := &w.pkts[i]
@@ -161,15 +165,22 @@ func (w *worker) forward(n int, fromTunnel bool) {
 		if fromTunnel {
 			d.VTEP = w.meta[i].VTEP
 		}
-		if tab.NeedsLearn(src, d, now) {
-			w.learn = append(w.learn, fdb.LearnReq{Key: src, Dest: d})
+		if !m.haveSrc || src != m.src || d != m.srcDest {
+			m.src, m.srcDest, m.haveSrc = src, d, true
+			if tab.NeedsLearn(src, d, now) {
+				w.learn = append(w.learn, fdb.LearnReq{Key: src, Dest: d})
+			}
 		}
 		dst := f.dst()
 		if isMulticast(&dst) {
 			w.flood(t, i, fromTunnel)
 			continue
 		}
-		dest, found := tab.LookupLocked(fdb.Key{VLAN: p.vlan, MAC: dst})
+		if k := (fdb.Key{VLAN: p.vlan, MAC: dst}); !m.haveDst || k != m.dst {
+			m.dest, m.found = tab.LookupLocked(k)
+			m.dst, m.haveDst = k, true
+		}
+		dest, found := m.dest, m.found
 		if !found || int(dest.Port) >= len(t.byID) || t.byID[dest.Port] == nil {
 			w.flood(t, i, fromTunnel)
 			continue
@@ -182,6 +193,15 @@ func (w *worker) forward(n int, fromTunnel bool) {
 	}
 
 	w.flush(t)
+}
+
+// lookupMemo is what forward remembers of the batch's last frame: the
+// source it checked for learning and the destination it looked up.
+type lookupMemo struct {
+	src, dst         fdb.Key
+	srcDest, dest    fdb.Dest
+	found            bool
+	haveSrc, haveDst bool
 }
 
 // unicast stages frame i for one known destination.

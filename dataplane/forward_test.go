@@ -120,6 +120,83 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
+// TestForwardMemo checks forward's memory of the last source and
+// destination within a batch: a change of either is looked up again, a
+// source seen twice in a row is asked to be learned once, and a source
+// that moves between VTEPs within a batch ends up behind the last one.
+func TestForwardMemo(t *testing.T) {
+	sw, w, known := benchSwitch(t, 64, 64)
+	trunkSink := sw.ports[1].dev.(*sinkPort)
+	tunSink := sw.ports[2].tun.(*sinkTunnel)
+	toTrunk, toTunnel := known[0], known[1] // their destinations sit there
+	s1, s2 := fdb.MAC{0x02, 0, 0, 0, 3, 1}, fdb.MAC{0x02, 0, 0, 0, 3, 2}
+	from := func(f []byte, src fdb.MAC) []byte {
+		f = append([]byte(nil), f...)
+		copy(f[6:12], src[:])
+		return f
+	}
+	batch := [][]byte{
+		from(toTrunk, s1), from(toTunnel, s1), from(toTrunk, s1),
+		from(toTrunk, s2), from(toTrunk, s1), from(toTrunk, s1),
+	}
+	load(w, batch)
+	w.forward(len(batch), false)
+	if trunkSink.frames != 5 || tunSink.frames != 1 {
+		t.Errorf("trunk got %d frames, tunnel %d; want 5 and 1", trunkSink.frames, tunSink.frames)
+	}
+	for _, m := range []fdb.MAC{s1, s2} {
+		if d, ok := sw.fdb.Lookup(fdb.Key{VLAN: 7, MAC: m}); !ok || d.Port != 0 {
+			t.Errorf("%v learned as %+v %v, want port 0", m, d, ok)
+		}
+	}
+
+	s3 := fdb.MAC{0x02, 0, 0, 0, 3, 3}
+	one := make([][]byte, 64)
+	for i := range one {
+		one[i] = from(toTrunk, s3)
+	}
+	load(w, one)
+	w.forward(len(one), false)
+	if len(w.learn) != 1 {
+		t.Errorf("a batch from one new source asked to learn %d times, want 1", len(w.learn))
+	}
+
+	// From the tunnel: s4 behind one VTEP, then behind another.
+	wt := newWorker(sw, sw.ports[2], 64, 0)
+	s4 := fdb.MAC{0x02, 0, 0, 0, 3, 4}
+	v1, v2 := netip.MustParseAddr("198.51.100.3"), netip.MustParseAddr("198.51.100.4")
+	moved := [][]byte{from(toTrunk, s4), from(toTrunk, s4)}
+	load(wt, moved)
+	wt.meta[0] = TunnelMeta{VNI: 7, VTEP: v1}
+	wt.meta[1] = TunnelMeta{VNI: 7, VTEP: v2}
+	wt.forward(len(moved), true)
+	if d, ok := sw.fdb.Lookup(fdb.Key{VLAN: 7, MAC: s4}); !ok || d.Port != 2 || d.VTEP != v2 {
+		t.Errorf("s4 learned as %+v %v, want behind %v", d, ok, v2)
+	}
+}
+
+// BenchmarkForwardOneFlow is BenchmarkForward with every frame of the
+// batch from one flow (one source, one destination), as a bulk transfer
+// or a packet generator sends them; BenchmarkForward's 64 frames are 64
+// flows.
+func BenchmarkForwardOneFlow(b *testing.B) {
+	for _, size := range []int{64, 1500} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			_, w, frames := benchSwitch(b, size, 64)
+			for i := range frames {
+				frames[i] = frames[1] // to the tunnel
+			}
+			b.SetBytes(int64(size * len(frames)))
+			b.ReportAllocs()
+			for b.Loop() {
+				load(w, frames)
+				w.forward(len(frames), false)
+			}
+			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "pkts/s")
+		})
+	}
+}
+
 func TestClassify(t *testing.T) {
 	nu := PortConfig{Mode: ModeNativeUntagged, HasTag: true, Tag: 7}
 	nu.Trunks.Add(9)
