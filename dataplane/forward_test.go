@@ -109,15 +109,20 @@ func BenchmarkForward(b *testing.B) {
 	for _, size := range []int{64, 1500, 9000} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			_, w, frames := benchSwitch(b, size, 64)
-			b.SetBytes(int64(size * len(frames)))
-			b.ReportAllocs()
-			for b.Loop() {
-				load(w, frames)
-				w.forward(len(frames), false)
-			}
-			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "pkts/s")
+			benchForward(b, w, frames, size)
 		})
 	}
+}
+
+// benchForward times forward on the batch frames from w's port.
+func benchForward(b *testing.B, w *worker, frames [][]byte, size int) {
+	b.SetBytes(int64(size * len(frames)))
+	b.ReportAllocs()
+	for b.Loop() {
+		load(w, frames)
+		w.forward(len(frames), false)
+	}
+	b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "pkts/s")
 }
 
 // TestForwardMemo checks forward's memory of the last source and
@@ -186,13 +191,7 @@ func BenchmarkForwardOneFlow(b *testing.B) {
 			for i := range frames {
 				frames[i] = frames[1] // to the tunnel
 			}
-			b.SetBytes(int64(size * len(frames)))
-			b.ReportAllocs()
-			for b.Loop() {
-				load(w, frames)
-				w.forward(len(frames), false)
-			}
-			b.ReportMetric(float64(b.N*len(frames))/b.Elapsed().Seconds(), "pkts/s")
+			benchForward(b, w, frames, size)
 		})
 	}
 }
