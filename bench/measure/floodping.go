@@ -48,14 +48,11 @@ func FloodPing(l *lab.Lab, ns string, src, dst *lab.Container, dur, interval tim
 		return r, err
 	}
 	r.Flood = flood
-	rtts := ParseRTTs(o.text)
-	r.Ping.Received = len(rtts)
+	r.Ping.setRTTs(ParseRTTs(o.text))
 	r.Ping.Sent = parseTransmitted(o.text)
-	if len(rtts) == 0 {
+	if r.Ping.Received == 0 {
 		return r, fmt.Errorf("ping %s -> %s under the flood: no reply of %d (%v)", ns, dst, r.Ping.Sent, o.err)
 	}
-	r.Ping.P50 = Percentile(rtts, 50)
-	r.Ping.P99 = Percentile(rtts, 99)
 	return r, nil
 }
 

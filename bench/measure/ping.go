@@ -30,14 +30,18 @@ func Ping(l *lab.Lab, src, dst *lab.Container, count int, interval time.Duration
 	defer cancel()
 	out, err := l.ExecContext(ctx, src.NS, "ping", "-n", "-c", strconv.Itoa(count),
 		"-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1", dst.Addr4.Addr().String())
-	rtts := ParseRTTs(out)
-	r.Received = len(rtts)
+	r.setRTTs(ParseRTTs(out))
 	if lost := count - r.Received; lost*100 > count {
 		return r, fmt.Errorf("ping %s -> %s: %d of %d lost (%v)", src, dst, lost, count, err)
 	}
+	return r, nil
+}
+
+// setRTTs sets Received, P50 and P99 from the round trips of the replies.
+func (r *PingResult) setRTTs(rtts []float64) {
+	r.Received = len(rtts)
 	r.P50 = Percentile(rtts, 50)
 	r.P99 = Percentile(rtts, 99)
-	return r, nil
 }
 
 var rttRE = regexp.MustCompile(`time[=<]([0-9.]+) ms`)
